@@ -1,0 +1,51 @@
+package policy
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/wardengw/warden/internal/audit"
+	"github.com/wardengw/warden/internal/telemetry"
+)
+
+// Env is what the deny path and policies need from the running gateway.
+type Env struct {
+	Audit   *audit.Logger
+	Metrics *telemetry.Metrics
+	Log     *slog.Logger
+}
+
+// Identity is what the request's credentials established. Authentication
+// policies add to it; authorization policies read it.
+type Identity struct {
+	Consumer   string            // the consumer name, once one is known
+	Methods    []string          // authentication methods that succeeded, in order
+	ClientCert *x509.Certificate // the verified client certificate, if any
+	Claims     map[string]any    // token claims, if any
+}
+
+// Exchange is the request-scoped state shared along a route's chain.
+type Exchange struct {
+	ID       string    // request ID, also sent to the client and upstream
+	Route    string    // name of the matched route, "" before routing
+	Start    time.Time // when the gateway started handling the request
+	Remote   string    // client address, host:port
+	Identity Identity
+	Env      *Env
+}
+
+type exchangeKey struct{}
+
+// WithExchange returns a copy of ctx carrying x.
+func WithExchange(ctx context.Context, x *Exchange) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, x)
+}
+
+// ExchangeOf returns the request's Exchange, or nil outside the gateway.
+func ExchangeOf(r *http.Request) *Exchange {
+	x, _ := r.Context().Value(exchangeKey{}).(*Exchange)
+	return x
+}
