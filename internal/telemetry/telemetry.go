@@ -20,7 +20,7 @@ type Metrics struct {
 	Handshakes     *prometheus.CounterVec   // version, cipher, result
 	UpstreamErrors *prometheus.CounterVec   // upstream, reason
 	Reloads        *prometheus.CounterVec   // result
-	CertExpiry     *prometheus.GaugeVec     // use, name, serial
+	Certs          *CertCollector           // seconds to expiry of certificates in use
 	OpenConns      *prometheus.GaugeVec     // listener
 }
 
@@ -49,15 +49,13 @@ func New() *Metrics {
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_config_reloads_total", Help: "Configuration reload attempts by result.",
 		}, []string{"result"}),
-		CertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "warden_certificate_expiry_seconds", Help: "Seconds until each certificate in use expires (negative once expired).",
-		}, []string{"use", "name", "serial"}),
+		Certs: NewCertCollector(),
 		OpenConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "warden_open_connections", Help: "Open client connections by listener.",
 		}, []string{"listener"}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Latency, m.Denies, m.Handshakes, m.UpstreamErrors,
-		m.Reloads, m.CertExpiry, m.OpenConns,
+		m.Reloads, m.Certs, m.OpenConns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,0 +1,249 @@
+// Package config is Warden's configuration: the YAML schema, its secure
+// defaults (all in defaults.go), strict decoding that reports every error
+// with file:line:column, and validation.
+//
+// Unknown keys are errors: a typo must never silently switch a protection
+// off. Validation reads the files the config names (certificates, CA
+// bundles) but makes no network call and changes nothing.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server    Server     `yaml:"server"`
+	TLS       TLS        `yaml:"tls"`
+	Upstreams []Upstream `yaml:"upstreams"`
+	Routes    []Route    `yaml:"routes"`
+	Audit     Audit      `yaml:"audit"`
+	Log       Log        `yaml:"log"`
+
+	// File is the path the config was read from; relative file names in the
+	// config are resolved against its directory.
+	File string `yaml:"-"`
+	// positions of every key path, for errors found after decoding.
+	pos map[string]Pos
+}
+
+// Server holds the listeners and connection-level limits.
+type Server struct {
+	HTTPS           HTTPSListener     `yaml:"https"`
+	HTTP            *RedirectListener `yaml:"http"`
+	Admin           *AdminListener    `yaml:"admin"`
+	TrustedProxies  []string          `yaml:"trusted_proxies"`
+	ShutdownTimeout time.Duration     `yaml:"shutdown_timeout"`
+}
+
+// HTTPSListener is the TLS listener that serves the routes.
+type HTTPSListener struct {
+	Address           string        `yaml:"address"`
+	MaxConnections    int           `yaml:"max_connections"`
+	HandshakeTimeout  time.Duration `yaml:"handshake_timeout"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    ByteSize      `yaml:"max_header_bytes"`
+	MaxBodyBytes      ByteSize      `yaml:"max_body_bytes"`
+}
+
+// RedirectListener is the plain-HTTP listener. It only redirects to HTTPS.
+type RedirectListener struct {
+	Address string `yaml:"address"`
+	// RedirectPort is the HTTPS port named in redirects; default: the
+	// HTTPS listener's port (omitted when 443).
+	RedirectPort int `yaml:"redirect_port"`
+}
+
+// AdminListener serves /metrics and (later) the admin API.
+type AdminListener struct {
+	Address string `yaml:"address"`
+	// InsecureNonLoopback allows an address other than loopback.
+	InsecureNonLoopback bool `yaml:"insecure_non_loopback"`
+}
+
+// TLS is the inbound TLS policy.
+type TLS struct {
+	Profile               string        `yaml:"profile"`
+	CipherSuites          []string      `yaml:"cipher_suites"`
+	Curves                []string      `yaml:"curves"`
+	Certificates          []Certificate `yaml:"certificates"`
+	ClientAuth            ClientAuth    `yaml:"client_auth"`
+	SessionTicketRotation time.Duration `yaml:"session_ticket_rotation"`
+	HSTS                  HSTS          `yaml:"hsts"`
+}
+
+// Certificate is a certificate chain and its key, in PEM files.
+type Certificate struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// ClientAuth is the listener's client-certificate policy.
+type ClientAuth struct {
+	Mode    string   `yaml:"mode"` // none, optional, require
+	CAFiles []string `yaml:"ca_files"`
+}
+
+// HSTS is the Strict-Transport-Security header the gateway sets on every
+// HTTPS response.
+type HSTS struct {
+	MaxAge            time.Duration `yaml:"max_age"`
+	IncludeSubdomains *bool         `yaml:"include_subdomains"`
+	Preload           bool          `yaml:"preload"`
+}
+
+// Upstream is a service the gateway forwards to.
+type Upstream struct {
+	Name                  string        `yaml:"name"`
+	URL                   string        `yaml:"url"`
+	ServerName            string        `yaml:"server_name"`
+	CAFile                string        `yaml:"ca_file"`
+	ClientCertFile        string        `yaml:"client_cert_file"`
+	ClientKeyFile         string        `yaml:"client_key_file"`
+	Pins                  []string      `yaml:"pins"`
+	DialTimeout           time.Duration `yaml:"dial_timeout"`
+	TLSHandshakeTimeout   time.Duration `yaml:"tls_handshake_timeout"`
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+	IdleConnTimeout       time.Duration `yaml:"idle_conn_timeout"`
+	MaxIdleConns          int           `yaml:"max_idle_conns"`
+	MaxConns              int           `yaml:"max_conns"`
+}
+
+// Route maps host + path prefix + methods to an upstream through an
+// ordered list of policies.
+type Route struct {
+	Name       string   `yaml:"name"`
+	Host       string   `yaml:"host"`
+	PathPrefix string   `yaml:"path_prefix"`
+	Methods    []string `yaml:"methods"`
+	Upstream   string   `yaml:"upstream"`
+	// InsecurePlaintextUpstream allows an http:// upstream for this route.
+	InsecurePlaintextUpstream bool `yaml:"insecure_plaintext_upstream"`
+	// RequireClientCert refuses requests whose connection presented no
+	// client certificate verified against tls.client_auth.ca_files.
+	RequireClientCert bool         `yaml:"require_client_cert"`
+	Policies          []PolicySpec `yaml:"policies"`
+}
+
+// PolicySpec is one policy block: its type and its type-specific keys,
+// decoded later by the policy's factory.
+type PolicySpec struct {
+	Type string
+	Node *yaml.Node // the whole block, "type" included
+	Pos  Pos
+	path string
+	file string
+}
+
+func (p *PolicySpec) decodeYAML(d *decoder, n *yaml.Node, path string) {
+	p.Node, p.Pos, p.path, p.file = n, Pos{n.Line, n.Column}, path, d.file
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a policy mapping with a type key, found %s", kindName(n))
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "type" {
+			v := n.Content[i+1]
+			if v.Kind != yaml.ScalarNode || v.Value == "" {
+				d.errorf(v, path+".type", "policy type must be a name")
+				return
+			}
+			p.Type = v.Value
+			return
+		}
+	}
+	d.errorf(n, path, "policy has no type")
+}
+
+// Decode decodes the policy block, without its type key, into v strictly.
+func (p *PolicySpec) Decode(v any) error {
+	d := &decoder{file: p.file, pos: map[string]Pos{}}
+	rest := &yaml.Node{Kind: yaml.MappingNode, Line: p.Node.Line, Column: p.Node.Column}
+	for i := 0; i+1 < len(p.Node.Content); i += 2 {
+		if p.Node.Content[i].Value != "type" {
+			rest.Content = append(rest.Content, p.Node.Content[i], p.Node.Content[i+1])
+		}
+	}
+	rv := reflectValue(v)
+	d.decode(rest, rv, p.path)
+	return d.err()
+}
+
+// Audit configures where security events go.
+type Audit struct {
+	// File receives JSON lines; "-" or empty means standard error.
+	File string `yaml:"file"`
+}
+
+// Log configures operational logs.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// ByteSize is a size in bytes; the config accepts 1048576, 64KiB, 10MiB or 1GiB.
+type ByteSize int64
+
+// UnmarshalText parses a size with an optional KiB, MiB or GiB suffix.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return fmt.Errorf("expected a size such as 65536, 64KiB or 10MiB, found %q", string(text))
+	}
+	*b = ByteSize(n * mult)
+	return nil
+}
+
+// Parse decodes config data strictly, fills in defaults and validates it.
+// The returned error lists every problem, each with file:line:column.
+func Parse(file string, data []byte) (*Config, []Warning, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	c := &Config{File: file}
+	d := &decoder{file: file, pos: map[string]Pos{}}
+	if len(root.Content) == 0 {
+		return nil, nil, &Error{File: file, Msg: "the file is empty"}
+	}
+	d.decode(&root, reflectValue(c), "")
+	if err := d.err(); err != nil {
+		return nil, nil, err
+	}
+	c.pos = d.pos
+	c.applyDefaults()
+	warns, err := c.validate()
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, warns, nil
+}
+
+// Load reads and parses a config file.
+func Load(path string) (*Config, []Warning, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}

@@ -1,0 +1,83 @@
+package config
+
+import "time"
+
+// Defaults. Every default is the safe choice; all of them live here.
+const (
+	DefaultHTTPSAddress      = "127.0.0.1:8443"
+	DefaultAdminAddress      = "127.0.0.1:9443"
+	DefaultMaxConnections    = 10000
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxBodyBytes      = 10 << 20
+	DefaultShutdownTimeout   = 30 * time.Second
+
+	DefaultProfile               = "intermediate"
+	DefaultSessionTicketRotation = 24 * time.Hour
+	DefaultHSTSMaxAge            = 2 * 365 * 24 * time.Hour
+
+	DefaultDialTimeout           = 5 * time.Second
+	DefaultTLSHandshakeTimeout   = 5 * time.Second
+	DefaultResponseHeaderTimeout = 30 * time.Second
+	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultMaxIdleConns          = 64
+
+	DefaultClientAuthMode = "none"
+	DefaultAuditFile      = "-"
+	DefaultLogLevel       = "info"
+	DefaultLogFormat      = "text"
+)
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// applyDefaults fills every unset field with its default.
+func (c *Config) applyDefaults() {
+	h := &c.Server.HTTPS
+	setDefault(&h.Address, DefaultHTTPSAddress)
+	setDefault(&h.MaxConnections, DefaultMaxConnections)
+	setDefault(&h.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDefault(&h.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&h.ReadTimeout, DefaultReadTimeout)
+	setDefault(&h.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&h.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&h.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setDefault(&h.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&c.Server.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.Server.Admin != nil {
+		setDefault(&c.Server.Admin.Address, DefaultAdminAddress)
+	}
+
+	t := &c.TLS
+	setDefault(&t.Profile, DefaultProfile)
+	setDefault(&t.SessionTicketRotation, DefaultSessionTicketRotation)
+	setDefault(&t.ClientAuth.Mode, DefaultClientAuthMode)
+	setDefault(&t.HSTS.MaxAge, DefaultHSTSMaxAge)
+	if t.HSTS.IncludeSubdomains == nil {
+		yes := true
+		t.HSTS.IncludeSubdomains = &yes
+	}
+
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		setDefault(&u.DialTimeout, DefaultDialTimeout)
+		setDefault(&u.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+		setDefault(&u.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+		setDefault(&u.IdleConnTimeout, DefaultIdleConnTimeout)
+		setDefault(&u.MaxIdleConns, DefaultMaxIdleConns)
+	}
+	for i := range c.Routes {
+		setDefault(&c.Routes[i].PathPrefix, "/")
+	}
+	setDefault(&c.Audit.File, DefaultAuditFile)
+	setDefault(&c.Log.Level, DefaultLogLevel)
+	setDefault(&c.Log.Format, DefaultLogFormat)
+}

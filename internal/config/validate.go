@@ -1,0 +1,425 @@
+package config
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardengw/warden/internal/pki"
+	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/tlsserver"
+)
+
+// Warning is a legal but risky setting, reported at every start and reload.
+type Warning struct {
+	File string
+	Pos  Pos
+	Path string
+	Msg  string
+}
+
+func (w Warning) String() string {
+	return (&Error{File: w.File, Pos: w.Pos, Path: w.Path, Msg: w.Msg}).Error()
+}
+
+type validator struct {
+	c     *Config
+	errs  []error
+	warns []Warning
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.c.File, Pos: v.c.pos[path], Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) warnf(path, format string, args ...any) {
+	v.warns = append(v.warns, Warning{File: v.c.File, Pos: v.c.pos[path], Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// PathOf resolves a file name from the config against the config's folder.
+func (c *Config) PathOf(name string) string {
+	if name == "" || filepath.IsAbs(name) || c.File == "" {
+		return name
+	}
+	return filepath.Join(filepath.Dir(c.File), name)
+}
+
+// Pos returns the position of a key path (e.g. "routes[0].upstream").
+func (c *Config) Pos(path string) Pos { return c.pos[path] }
+
+func (c *Config) validate() ([]Warning, error) {
+	v := &validator{c: c}
+	v.server()
+	v.tls()
+	upstreams := v.upstreams()
+	v.routes(upstreams)
+	v.misc()
+	return v.warns, errors.Join(v.errs...)
+}
+
+func (v *validator) address(path, addr string) (host string, port int) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.errorf(path, "address %q must be host:port (%v)", addr, err)
+		return "", 0
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		v.errorf(path, "address %q: port %q is not a number from 0 to 65535", addr, p)
+		return h, 0
+	}
+	return h, n
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func (v *validator) server() {
+	s := &v.c.Server
+	v.address("server.https.address", s.HTTPS.Address)
+	if s.HTTPS.MaxHeaderBytes < 4<<10 {
+		v.errorf("server.https.max_header_bytes", "must be at least 4KiB")
+	}
+	if s.HTTP != nil {
+		if s.HTTP.Address == "" {
+			v.errorf("server.http", "address is required (remove the block to have no plain-HTTP listener)")
+		} else {
+			v.address("server.http.address", s.HTTP.Address)
+		}
+		if s.HTTP.RedirectPort < 0 || s.HTTP.RedirectPort > 65535 {
+			v.errorf("server.http.redirect_port", "must be a port from 1 to 65535")
+		}
+	}
+	if s.Admin != nil {
+		host, _ := v.address("server.admin.address", s.Admin.Address)
+		if !isLoopback(host) {
+			if !s.Admin.InsecureNonLoopback {
+				v.errorf("server.admin.address", "admin address %q is not loopback; set insecure_non_loopback: true to expose it", s.Admin.Address)
+			} else {
+				v.warnf("server.admin.insecure_non_loopback", "the admin listener %s is reachable from other hosts", s.Admin.Address)
+			}
+		}
+	}
+	for i, p := range s.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			v.errorf(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+}
+
+// ParsePrefix parses a CIDR or a single address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("%q is not an address or CIDR prefix", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR prefix", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (v *validator) tls() {
+	t := &v.c.TLS
+	prof, err := tlsserver.ParseProfile(t.Profile)
+	if err != nil {
+		v.errorf("tls.profile", "%v", err)
+	}
+	if prof == tlsserver.Modern && len(t.CipherSuites) > 0 {
+		v.errorf("tls.cipher_suites", "the modern profile is TLS 1.3 only, whose cipher suites are fixed; remove cipher_suites")
+	}
+	for i, name := range t.CipherSuites {
+		if _, err := tlsserver.CipherSuiteByName(name); err != nil {
+			v.errorf(fmt.Sprintf("tls.cipher_suites[%d]", i), "%v", err)
+		}
+	}
+	for i, name := range t.Curves {
+		if _, err := tlsserver.CurveByName(name); err != nil {
+			v.errorf(fmt.Sprintf("tls.curves[%d]", i), "%v", err)
+		}
+	}
+	if len(t.Certificates) == 0 {
+		v.errorf("tls", "at least one certificate is required under tls.certificates")
+	}
+	for i, c := range t.Certificates {
+		p := fmt.Sprintf("tls.certificates[%d]", i)
+		if c.CertFile == "" || c.KeyFile == "" {
+			v.errorf(p, "cert_file and key_file are both required")
+			continue
+		}
+		src := tlsserver.CertSource{CertFile: v.c.PathOf(c.CertFile), KeyFile: v.c.PathOf(c.KeyFile)}
+		if _, err := tlsserver.LoadCertificates([]tlsserver.CertSource{src}); err != nil {
+			v.errorf(p+".cert_file", "%v", err)
+		}
+	}
+	switch t.ClientAuth.Mode {
+	case "none":
+		if len(t.ClientAuth.CAFiles) > 0 {
+			v.errorf("tls.client_auth.ca_files", "ca_files has no effect with mode none; set mode to optional or require")
+		}
+	case "optional", "require":
+		if len(t.ClientAuth.CAFiles) == 0 {
+			v.errorf("tls.client_auth.ca_files", "mode %s needs at least one CA file to verify client certificates", t.ClientAuth.Mode)
+		}
+	default:
+		v.errorf("tls.client_auth.mode", "mode %q is not one of none, optional, require", t.ClientAuth.Mode)
+	}
+	for i, f := range t.ClientAuth.CAFiles {
+		if _, err := LoadCertPool(v.c.PathOf(f)); err != nil {
+			v.errorf(fmt.Sprintf("tls.client_auth.ca_files[%d]", i), "%v", err)
+		}
+	}
+	if t.SessionTicketRotation < time.Minute {
+		v.errorf("tls.session_ticket_rotation", "must be at least 1m")
+	}
+	if t.HSTS.MaxAge < 0 {
+		v.errorf("tls.hsts.max_age", "must not be negative")
+	}
+	if t.HSTS.Preload && (t.HSTS.MaxAge < 365*24*time.Hour || !*t.HSTS.IncludeSubdomains) {
+		v.errorf("tls.hsts.preload", "preload needs max_age of at least 8760h (one year) and include_subdomains: true")
+	}
+}
+
+// LoadCertPool reads a PEM bundle of CA certificates.
+func LoadCertPool(path string) (*x509.CertPool, error) {
+	certs, err := LoadCerts(path)
+	if err != nil {
+		return nil, err
+	}
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p, nil
+}
+
+// LoadCerts reads every certificate of a PEM file.
+func LoadCerts(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read certificates: %w", err)
+	}
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse certificate in %s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return out, nil
+}
+
+// UpstreamURL parses and checks an upstream URL.
+func UpstreamURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("url %q: %v", s, err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("url %q: scheme must be https (or http with insecure_plaintext_upstream)", s)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("url %q has no host", s)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("url %q: credentials, query and fragment are not allowed", s)
+	}
+	return u, nil
+}
+
+func (v *validator) upstreams() map[string]*url.URL {
+	out := map[string]*url.URL{}
+	for i, u := range v.c.Upstreams {
+		p := fmt.Sprintf("upstreams[%d]", i)
+		if u.Name == "" {
+			v.errorf(p, "name is required")
+		} else if _, dup := out[u.Name]; dup {
+			v.errorf(p+".name", "upstream %q is defined twice", u.Name)
+		}
+		parsed, err := UpstreamURL(u.URL)
+		if err != nil {
+			v.errorf(p+".url", "%v", err)
+		}
+		out[u.Name] = parsed
+		if u.CAFile != "" {
+			if _, err := LoadCertPool(v.c.PathOf(u.CAFile)); err != nil {
+				v.errorf(p+".ca_file", "%v", err)
+			}
+		}
+		if (u.ClientCertFile == "") != (u.ClientKeyFile == "") {
+			v.errorf(p, "client_cert_file and client_key_file go together")
+		} else if u.ClientCertFile != "" {
+			src := tlsserver.CertSource{CertFile: v.c.PathOf(u.ClientCertFile), KeyFile: v.c.PathOf(u.ClientKeyFile)}
+			if _, err := tlsserver.LoadCertificates([]tlsserver.CertSource{src}); err != nil {
+				v.errorf(p+".client_cert_file", "%v", err)
+			}
+		}
+		for j, pin := range u.Pins {
+			if _, err := pki.ParsePin(pin); err != nil {
+				v.errorf(fmt.Sprintf("%s.pins[%d]", p, j), "%v", err)
+			}
+		}
+		if len(u.Pins) == 1 {
+			v.warnf(p+".pins", "upstream %q has a single pin and no backup pin: a key rotation will cut it off", u.Name)
+		}
+		if parsed != nil && parsed.Scheme == "http" && (len(u.Pins) > 0 || u.CAFile != "" || u.ClientCertFile != "" || u.ServerName != "") {
+			v.errorf(p+".url", "TLS settings (pins, ca_file, client_cert_file, server_name) need an https upstream")
+		}
+	}
+	return out
+}
+
+var validMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true, "CONNECT": false, "TRACE": false}
+
+// ValidHost reports whether h is a hostname or a "*." wildcard of one.
+func ValidHost(h string) bool {
+	h = strings.TrimPrefix(h, "*.")
+	if h == "" || len(h) > 253 || h != strings.ToLower(h) {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (v *validator) routes(upstreams map[string]*url.URL) {
+	if len(v.c.Routes) == 0 {
+		v.errorf("routes", "at least one route is required")
+	}
+	names := map[string]bool{}
+	type key struct{ host, prefix, method string }
+	seen := map[key]string{}
+	for i, r := range v.c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if r.Name == "" {
+			v.errorf(p, "name is required")
+		} else if names[r.Name] {
+			v.errorf(p+".name", "route %q is defined twice", r.Name)
+		}
+		names[r.Name] = true
+		if r.Host != "" && !ValidHost(r.Host) {
+			v.errorf(p+".host", "host %q must be a lower-case hostname or *.domain, without port", r.Host)
+		}
+		if !strings.HasPrefix(r.PathPrefix, "/") {
+			v.errorf(p+".path_prefix", "path_prefix %q must start with /", r.PathPrefix)
+		}
+		methods := r.Methods
+		if len(methods) == 0 {
+			methods = []string{"*"}
+		}
+		for j, m := range r.Methods {
+			if ok, known := validMethods[m]; !ok {
+				if known {
+					v.errorf(fmt.Sprintf("%s.methods[%d]", p, j), "method %s is not proxied", m)
+				} else {
+					v.errorf(fmt.Sprintf("%s.methods[%d]", p, j), "method %q is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", m)
+				}
+			}
+		}
+		for _, m := range methods {
+			k := key{r.Host, r.PathPrefix, m}
+			if other, dup := seen[k]; dup {
+				v.errorf(p+".path_prefix", "route %q matches the same host, path prefix and method as route %q", r.Name, other)
+				break
+			}
+			seen[k] = r.Name
+		}
+		u, ok := upstreams[r.Upstream]
+		switch {
+		case r.Upstream == "":
+			v.errorf(p, "upstream is required")
+		case !ok:
+			v.errorf(p+".upstream", "no upstream named %q", r.Upstream)
+		case u == nil:
+			// the upstream's own error was reported
+		case u.Scheme == "http" && !r.InsecurePlaintextUpstream:
+			v.errorf(p+".upstream", "upstream %q is plain HTTP: traffic to it can be read and changed on the wire; use https, or set insecure_plaintext_upstream: true on this route", r.Upstream)
+		case u.Scheme == "http":
+			v.warnf(p+".insecure_plaintext_upstream", "route %q forwards to plain-HTTP upstream %q: anyone on that network can read and change its traffic", r.Name, r.Upstream)
+		case r.InsecurePlaintextUpstream:
+			v.errorf(p+".insecure_plaintext_upstream", "upstream %q is https; remove insecure_plaintext_upstream", r.Upstream)
+		}
+		if r.RequireClientCert && v.c.TLS.ClientAuth.Mode == "none" {
+			v.errorf(p+".require_client_cert", "needs tls.client_auth.mode optional or require, with ca_files")
+		}
+		for j := range r.Policies {
+			spec := &v.c.Routes[i].Policies[j]
+			if spec.Type == "" {
+				continue // reported while decoding
+			}
+			if _, err := policy.Build(spec.Type, spec.Decode); err != nil {
+				var cerr *Error
+				if errors.As(err, &cerr) || isJoinedConfigErrors(err) {
+					v.errs = append(v.errs, err)
+				} else {
+					v.errorf(fmt.Sprintf("%s.policies[%d]", p, j), "%s policy: %v", spec.Type, err)
+				}
+			}
+		}
+	}
+}
+
+func isJoinedConfigErrors(err error) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return false
+	}
+	for _, e := range j.Unwrap() {
+		var cerr *Error
+		if !errors.As(e, &cerr) {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) misc() {
+	switch v.c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.errorf("log.level", "level %q is not one of debug, info, warn, error", v.c.Log.Level)
+	}
+	switch v.c.Log.Format {
+	case "text", "json":
+	default:
+		v.errorf("log.format", "format %q is not text or json", v.c.Log.Format)
+	}
+}
