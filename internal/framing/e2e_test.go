@@ -1,0 +1,266 @@
+package framing_test
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardengw/warden/internal/framing"
+)
+
+// seen is what the handler saw.
+type seen struct {
+	mu   sync.Mutex
+	reqs []string // "METHOD path proto tls=bool"
+}
+
+func (s *seen) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reqs)
+}
+
+// serve runs the gateway wiring the package documents: the guard listener,
+// ConnContext, and a handler whose first step is the violation check.
+func serve(t *testing.T, inner net.Listener, cfg framing.ListenerConfig) *seen {
+	t.Helper()
+	s := new(seen)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reason, bad := framing.Violated(r); bad {
+			_, idx, _ := framing.FromContext(r.Context()).Violation()
+			s.mu.Lock()
+			s.reqs = append(s.reqs, fmt.Sprintf("violation %s %d", reason, idx))
+			s.mu.Unlock()
+			w.Header().Set("Strict-Transport-Security", "max-age=63072000")
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"status":400,"reason":%q}`, reason)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.reqs = append(s.reqs, fmt.Sprintf("%s %s %s tls=%v body=%q trailer=%q",
+			r.Method, r.URL.Path, r.Proto, r.TLS != nil, body, r.Trailer.Get("T")))
+		s.mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	srv := &http.Server{Handler: h, ConnContext: framing.ConnContext, ReadHeaderTimeout: 5 * time.Second}
+	ln := framing.NewListener(inner, cfg)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// exchange writes raw to c and reads responses until the server closes.
+func exchange(t *testing.T, c net.Conn, raw string) []*http.Response {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	var out []*http.Response
+	br := bufio.NewReader(c)
+	for {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return out
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body = io.NopCloser(nil)
+		res.Status = string(body)
+		out = append(out, res)
+	}
+}
+
+const smuggle = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+	"0\r\n\r\n" +
+	"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+func checkRefused(t *testing.T, res []*http.Response, s *seen, want []string) {
+	t.Helper()
+	if len(res) == 0 {
+		t.Fatal("no response")
+	}
+	last := res[len(res)-1]
+	if last.StatusCode != 400 || !last.Close || last.Header.Get("Strict-Transport-Security") == "" ||
+		last.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("last response: %d close=%v %v", last.StatusCode, last.Close, last.Header)
+	}
+	if got := s.list(); !slices.Equal(got, want) {
+		t.Fatalf("handler saw %q, want %q", got, want)
+	}
+}
+
+func TestEndToEndPlain(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, inner, framing.ListenerConfig{})
+	c, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res := exchange(t, c, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"PUT /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: v\r\n\r\n"+
+		smuggle)
+	if len(res) != 3 {
+		t.Fatalf("%d responses, want 3", len(res))
+	}
+	checkRefused(t, res, s, []string{
+		`GET /first HTTP/1.1 tls=false body="" trailer=""`,
+		`PUT /chunked HTTP/1.1 tls=false body="abc" trailer="v"`,
+		"violation te_and_cl 2",
+	})
+}
+
+func TestEndToEndTLS(t *testing.T) {
+	cert, pool := testCert(t)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := tls.NewListener(tcp, &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+		MinVersion:   tls.VersionTLS12,
+	})
+	failed := make(chan error, 1)
+	s := serve(t, inner, framing.ListenerConfig{
+		HandshakeTimeout: 300 * time.Millisecond,
+		HandshakeError:   func(_ net.Addr, err error) { failed <- err },
+	})
+	addr := tcp.Addr().String()
+
+	// A client that never completes its handshake neither stalls Accept
+	// nor outlives HandshakeTimeout.
+	stalled, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+
+	t.Run("http1 smuggle", func(t *testing.T) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		res := exchange(t, c, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"+smuggle)
+		checkRefused(t, res, s, []string{`GET /first HTTP/1.1 tls=true body="" trailer=""`, "violation te_and_cl 1"})
+	})
+
+	t.Run("h2 untouched, r.TLS set on both", func(t *testing.T) {
+		for _, h2 := range []bool{true, false} {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: h2}
+			if !h2 {
+				tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+			}
+			res, err := (&http.Client{Transport: tr}).Get("https://" + addr + framing.ViolationPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			tr.CloseIdleConnections()
+			want := map[bool]string{true: "HTTP/2.0", false: "HTTP/1.1"}[h2]
+			if res.StatusCode != 200 || res.Proto != want {
+				t.Fatalf("h2=%v: %d %s", h2, res.StatusCode, res.Proto)
+			}
+		}
+		got := s.list()
+		if !slices.Contains(got, `GET `+framing.ViolationPath+` HTTP/2.0 tls=true body="" trailer=""`) ||
+			!slices.Contains(got, `GET `+framing.ViolationPath+` HTTP/1.1 tls=true body="" trailer=""`) {
+			t.Fatalf("handler saw %q", got)
+		}
+	})
+
+	select {
+	case err := <-failed:
+		t.Logf("stalled handshake ended: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("stalled handshake was not timed out")
+	}
+}
+
+func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true,
+
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// TestControlUnguarded shows the attack the guard exists for: net/http on
+// its own serves the smuggled request.
+func TestControlUnguarded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var paths []string
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, smuggle)
+	br := bufio.NewReader(c)
+	for range 2 {
+		if _, err := http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(paths, []string{"/", "/smuggled"}) {
+		t.Fatalf("unguarded server saw %q", paths)
+	}
+}

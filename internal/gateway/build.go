@@ -1,0 +1,218 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wardengw/warden/internal/config"
+	"github.com/wardengw/warden/internal/pki"
+	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/proxy"
+	"github.com/wardengw/warden/internal/telemetry"
+	"github.com/wardengw/warden/internal/tlsserver"
+)
+
+// runtime is everything built from one config: swapped whole on reload.
+type runtime struct {
+	cfg       *config.Config
+	router    *router
+	upstreams map[string]*proxy.Upstream
+	hsts      string
+	maxBody   int64
+	certs     []telemetry.CertInfo
+	files     []string // files whose change triggers a reload
+}
+
+// build turns a validated config into TLS settings and a runtime. It loads
+// files but listens on nothing and changes no running state.
+func build(c *config.Config) (tlsserver.Settings, *runtime, error) {
+	rt := &runtime{cfg: c, upstreams: map[string]*proxy.Upstream{}, maxBody: int64(c.Server.HTTPS.MaxBodyBytes)}
+	st, err := buildTLS(c, rt)
+	if err != nil {
+		return st, nil, err
+	}
+	rt.hsts = hstsValue(c.TLS.HSTS)
+
+	trusted := make([]netip.Prefix, 0, len(c.Server.TrustedProxies))
+	for _, s := range c.Server.TrustedProxies {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			return st, nil, err
+		}
+		trusted = append(trusted, p)
+	}
+	plaintextOK := map[string]bool{}
+	for _, r := range c.Routes {
+		if r.InsecurePlaintextUpstream {
+			plaintextOK[r.Upstream] = true
+		}
+	}
+	for _, u := range c.Upstreams {
+		up, err := buildUpstream(c, u, trusted, plaintextOK[u.Name], rt)
+		if err != nil {
+			rt.close()
+			return st, nil, fmt.Errorf("upstream %s: %w", u.Name, err)
+		}
+		rt.upstreams[u.Name] = up
+	}
+
+	routes := make([]*route, 0, len(c.Routes))
+	for _, r := range c.Routes {
+		ro := &route{name: r.Name, host: r.Host, prefix: r.PathPrefix, requireClientCert: r.RequireClientCert}
+		if len(r.Methods) > 0 {
+			ro.methods = map[string]bool{}
+			for _, m := range r.Methods {
+				ro.methods[m] = true
+			}
+		}
+		var ps []policy.Policy
+		for _, spec := range r.Policies {
+			p, err := policy.Build(spec.Type, spec.Decode)
+			if err != nil {
+				rt.close()
+				return st, nil, fmt.Errorf("route %s: %s policy: %w", r.Name, spec.Type, err)
+			}
+			ps = append(ps, p)
+		}
+		ro.handler = policy.Chain(rt.upstreams[r.Upstream], ps...)
+		routes = append(routes, ro)
+	}
+	rt.router = newRouter(routes)
+	return st, rt, nil
+}
+
+func buildTLS(c *config.Config, rt *runtime) (tlsserver.Settings, error) {
+	t := c.TLS
+	var st tlsserver.Settings
+	var err error
+	if st.Profile, err = tlsserver.ParseProfile(t.Profile); err != nil {
+		return st, err
+	}
+	for _, n := range t.CipherSuites {
+		id, err := tlsserver.CipherSuiteByName(n)
+		if err != nil {
+			return st, err
+		}
+		st.CipherSuites = append(st.CipherSuites, id)
+	}
+	for _, n := range t.Curves {
+		id, err := tlsserver.CurveByName(n)
+		if err != nil {
+			return st, err
+		}
+		st.Curves = append(st.Curves, id)
+	}
+	srcs := make([]tlsserver.CertSource, 0, len(t.Certificates))
+	for _, cc := range t.Certificates {
+		srcs = append(srcs, tlsserver.CertSource{CertFile: c.PathOf(cc.CertFile), KeyFile: c.PathOf(cc.KeyFile)})
+		rt.files = append(rt.files, c.PathOf(cc.CertFile), c.PathOf(cc.KeyFile))
+	}
+	if st.Certificates, err = tlsserver.LoadCertificates(srcs); err != nil {
+		return st, err
+	}
+	for _, cert := range st.Certificates {
+		rt.certs = append(rt.certs, telemetry.CertInfoOf("server", "", cert.Leaf))
+	}
+	switch t.ClientAuth.Mode {
+	case "optional":
+		st.ClientAuth = tls.VerifyClientCertIfGiven
+	case "require":
+		st.ClientAuth = tls.RequireAndVerifyClientCert
+	default:
+		st.ClientAuth = tls.NoClientCert
+	}
+	if len(t.ClientAuth.CAFiles) > 0 {
+		st.ClientCAs = x509.NewCertPool()
+		for _, f := range t.ClientAuth.CAFiles {
+			certs, err := config.LoadCerts(c.PathOf(f))
+			if err != nil {
+				return st, err
+			}
+			rt.files = append(rt.files, c.PathOf(f))
+			for _, ca := range certs {
+				st.ClientCAs.AddCert(ca)
+				rt.certs = append(rt.certs, telemetry.CertInfoOf("client_ca", "", ca))
+			}
+		}
+	}
+	st.TicketRotation = t.SessionTicketRotation
+	return st, nil
+}
+
+func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, plaintext bool, rt *runtime) (*proxy.Upstream, error) {
+	target, err := config.UpstreamURL(u.URL)
+	if err != nil {
+		return nil, err
+	}
+	pins, err := pki.ParsePins(u.Pins)
+	if err != nil {
+		return nil, err
+	}
+	uc := proxy.UpstreamConfig{
+		Name: u.Name, URL: target, ServerName: u.ServerName, Pins: pins, AllowPlaintext: plaintext,
+		DialTimeout: u.DialTimeout, TLSHandshakeTimeout: u.TLSHandshakeTimeout,
+		ResponseHeaderTimeout: u.ResponseHeaderTimeout, IdleConnTimeout: u.IdleConnTimeout,
+		MaxIdleConnsPerHost: u.MaxIdleConns, MaxConnsPerHost: u.MaxConns, TrustedProxies: trusted,
+	}
+	if u.CAFile != "" {
+		certs, err := config.LoadCerts(c.PathOf(u.CAFile))
+		if err != nil {
+			return nil, err
+		}
+		uc.RootCAs = x509.NewCertPool()
+		for _, ca := range certs {
+			uc.RootCAs.AddCert(ca)
+			rt.certs = append(rt.certs, telemetry.CertInfoOf("upstream_ca", u.Name, ca))
+		}
+		rt.files = append(rt.files, c.PathOf(u.CAFile))
+	}
+	if u.ClientCertFile != "" {
+		certs, err := tlsserver.LoadCertificates([]tlsserver.CertSource{{CertFile: c.PathOf(u.ClientCertFile), KeyFile: c.PathOf(u.ClientKeyFile)}})
+		if err != nil {
+			return nil, err
+		}
+		cert := &certs[0]
+		uc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+		rt.certs = append(rt.certs, telemetry.CertInfoOf("upstream_client", u.Name, cert.Leaf))
+		rt.files = append(rt.files, c.PathOf(u.ClientCertFile), c.PathOf(u.ClientKeyFile))
+	}
+	return proxy.New(uc)
+}
+
+// hstsValue renders the Strict-Transport-Security header.
+func hstsValue(h config.HSTS) string {
+	v := fmt.Sprintf("max-age=%d", int64(h.MaxAge/time.Second))
+	if h.IncludeSubdomains != nil && *h.IncludeSubdomains {
+		v += "; includeSubDomains"
+	}
+	if h.Preload {
+		v += "; preload"
+	}
+	return v
+}
+
+// close releases the runtime's idle upstream connections.
+func (rt *runtime) close() {
+	for _, u := range rt.upstreams {
+		u.CloseIdleConnections()
+	}
+}
+
+// errNoCert is returned for a route that requires a client certificate.
+var errNoCert = errors.New("no verified client certificate")
+
+var _ http.Handler = (*proxy.Upstream)(nil)
+
+func joinWarnings(ws []config.Warning) string {
+	s := make([]string, len(ws))
+	for i, w := range ws {
+		s[i] = w.String()
+	}
+	return strings.Join(s, "; ")
+}

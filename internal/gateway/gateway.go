@@ -1,0 +1,254 @@
+// Package gateway assembles Warden from a config: the HTTPS listener with
+// its TLS server, the plain-HTTP redirect listener, the admin listener, the
+// router and each route's policy chain and upstream. It starts them,
+// reloads them without dropping connections, and stops them gracefully.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardengw/warden/internal/audit"
+	"github.com/wardengw/warden/internal/config"
+	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/telemetry"
+	"github.com/wardengw/warden/internal/tlsserver"
+)
+
+// Options are the gateway's dependencies.
+type Options struct {
+	Audit   *audit.Logger
+	Metrics *telemetry.Metrics // a fresh set if nil
+	Log     *slog.Logger       // slog.Default() if nil
+}
+
+// Gateway is a running (or ready to run) Warden instance.
+type Gateway struct {
+	env     *policy.Env
+	metrics *telemetry.Metrics
+	log     *slog.Logger
+	audit   *audit.Logger
+
+	tls *tlsserver.Server
+	rt  atomic.Pointer[runtime]
+
+	reloadMu sync.Mutex // serialises reloads
+
+	https, redirect, admin *http.Server
+	lnHTTPS, lnHTTP, lnAdm net.Listener
+	wg                     sync.WaitGroup
+	stopWatch              context.CancelFunc
+}
+
+// New builds a gateway from a validated config. It listens on nothing
+// until Start.
+func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) {
+	if o.Metrics == nil {
+		o.Metrics = telemetry.New()
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit}
+	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log}
+	st, rt, err := build(c)
+	if err != nil {
+		return nil, err
+	}
+	if g.tls, err = tlsserver.NewServer(st); err != nil {
+		rt.close()
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	g.rt.Store(rt)
+	g.metrics.Certs.Set(rt.certs)
+	g.warn(warns)
+	return g, nil
+}
+
+func (g *Gateway) warn(warns []config.Warning) {
+	for _, w := range warns {
+		g.log.Warn("insecure or risky setting", "warning", w.String())
+		g.audit.Emit(audit.Event{Type: "config_warning", Severity: audit.Warning, Detail: w.String()})
+	}
+}
+
+// Config returns the config in force.
+func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
+
+// Start binds the listeners and serves in the background.
+func (g *Gateway) Start() error {
+	c := g.Config()
+	s := c.Server
+	var err error
+	rawHTTPS, err := net.Listen("tcp", s.HTTPS.Address)
+	if err != nil {
+		return fmt.Errorf("listen https %s: %w", s.HTTPS.Address, err)
+	}
+	g.lnHTTPS = g.wrapListener(rawHTTPS, s.HTTPS)
+	g.https = g.newHTTPSServer(s.HTTPS)
+	g.serve(g.https, g.lnHTTPS, "https")
+
+	if s.HTTP != nil {
+		if g.lnHTTP, err = net.Listen("tcp", s.HTTP.Address); err != nil {
+			g.closeAll()
+			return fmt.Errorf("listen http %s: %w", s.HTTP.Address, err)
+		}
+		port := s.HTTP.RedirectPort
+		if port == 0 {
+			port = g.lnHTTPS.Addr().(*net.TCPAddr).Port
+		}
+		g.redirect = &http.Server{
+			Handler:           redirectHandler(port),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+			IdleTimeout: 30 * time.Second, MaxHeaderBytes: int(s.HTTPS.MaxHeaderBytes),
+			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+		}
+		g.serve(g.redirect, g.lnHTTP, "http")
+	}
+	if s.Admin != nil {
+		raw, err := net.Listen("tcp", s.Admin.Address)
+		if err != nil {
+			g.closeAll()
+			return fmt.Errorf("listen admin %s: %w", s.Admin.Address, err)
+		}
+		g.lnAdm = tlsserver.NewListener(raw, g.tls, tlsserver.ListenerOptions{Name: "admin", MaxConns: 64,
+			HandshakeTimeout: 5 * time.Second, Audit: g.audit, Metrics: g.metrics, Log: g.log})
+		g.admin = &http.Server{
+			Handler: g.adminHandler(), TLSConfig: g.tls.TLSConfig(),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			IdleTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+		}
+		g.serve(g.admin, g.lnAdm, "admin")
+	}
+	return nil
+}
+
+func (g *Gateway) serve(srv *http.Server, ln net.Listener, name string) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("listener stopped", "listener", name, "err", err)
+		}
+	}()
+}
+
+// Addrs returns the bound addresses (nil for a listener not configured).
+func (g *Gateway) Addrs() (https, http, admin net.Addr) {
+	if g.lnHTTPS != nil {
+		https = g.lnHTTPS.Addr()
+	}
+	if g.lnHTTP != nil {
+		http = g.lnHTTP.Addr()
+	}
+	if g.lnAdm != nil {
+		admin = g.lnAdm.Addr()
+	}
+	return
+}
+
+func (g *Gateway) closeAll() {
+	for _, ln := range []net.Listener{g.lnHTTPS, g.lnHTTP, g.lnAdm} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends,
+// then closes what remains.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	if g.stopWatch != nil {
+		g.stopWatch()
+	}
+	var errs []error
+	for _, srv := range []*http.Server{g.https, g.redirect, g.admin} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			srv.Close()
+		}
+	}
+	g.wg.Wait()
+	g.tls.Close()
+	g.rt.Load().close()
+	return errors.Join(errs...)
+}
+
+// Reload reads the config file again and, if it is valid and builds, swaps
+// it in: new connections and requests use it, open ones are not dropped.
+// An invalid replacement is refused with an audit event and the old config
+// keeps serving.
+func (g *Gateway) Reload(trigger string) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	old := g.rt.Load()
+	fail := func(err error) error {
+		g.metrics.Reloads.WithLabelValues("failed").Inc()
+		g.audit.Emit(audit.Event{Type: "config_reload_failed", Severity: audit.Critical, Reason: "invalid_config",
+			Detail: err.Error(), Fields: map[string]any{"trigger": trigger, "file": old.cfg.File}})
+		g.log.Error("reload refused; the previous configuration keeps serving", "trigger", trigger, "err", err)
+		return err
+	}
+	c, warns, err := config.Load(old.cfg.File)
+	if err != nil {
+		return fail(err)
+	}
+	if err := sameListeners(old.cfg, c); err != nil {
+		return fail(err)
+	}
+	st, rt, err := build(c)
+	if err != nil {
+		return fail(err)
+	}
+	if err := g.tls.Update(st); err != nil {
+		rt.close()
+		return fail(err)
+	}
+	g.rt.Store(rt)
+	g.metrics.Certs.Set(rt.certs)
+	// Requests in flight on the old runtime finish on their pooled
+	// connections; only idle ones are closed now.
+	old.close()
+	g.metrics.Reloads.WithLabelValues("ok").Inc()
+	g.audit.Emit(audit.Event{Type: "config_reloaded", Severity: audit.Info, Fields: map[string]any{"trigger": trigger, "file": c.File}})
+	g.log.Info("configuration reloaded", "trigger", trigger)
+	g.warn(warns)
+	return nil
+}
+
+// sameListeners refuses a reload that changes what can only change at a
+// restart: listener addresses and connection-level server settings.
+func sameListeners(a, b *config.Config) error {
+	if a.Server.HTTPS != b.Server.HTTPS {
+		return errors.New("server.https changed: listener settings take effect only at a restart")
+	}
+	addr := func(l *config.RedirectListener) string {
+		if l == nil {
+			return ""
+		}
+		return fmt.Sprint(*l)
+	}
+	if addr(a.Server.HTTP) != addr(b.Server.HTTP) {
+		return errors.New("server.http changed: listener settings take effect only at a restart")
+	}
+	adm := func(l *config.AdminListener) string {
+		if l == nil {
+			return ""
+		}
+		return fmt.Sprint(*l)
+	}
+	if adm(a.Server.Admin) != adm(b.Server.Admin) {
+		return errors.New("server.admin changed: listener settings take effect only at a restart")
+	}
+	return nil
+}

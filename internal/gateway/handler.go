@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardengw/warden/internal/policy"
+)
+
+// statusWriter records the response status for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush forwards streaming flushes.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// cleanPath reports whether p is already in canonical form: no dot
+// segments, no empty segments, no backslashes. A path like
+// /public/../secure/x would otherwise match the /public/ route here and
+// reach /secure/x at an upstream that normalises it.
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' || strings.ContainsAny(p, "\\\x00") {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
+
+// ServeHTTP is the HTTPS entry point: HSTS, request ID, framing and path
+// checks, routing, the route's client-certificate requirement, the body
+// limit, then the route's policies and upstream.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := g.rt.Load()
+	start := time.Now()
+	h := w.Header()
+	h["Strict-Transport-Security"] = []string{rt.hsts}
+	x := &policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, Env: g.env}
+	h["X-Request-Id"] = []string{x.ID}
+	r = r.WithContext(policy.WithExchange(r.Context(), x))
+	sw := &statusWriter{ResponseWriter: w}
+	routeName := "-"
+	defer func() {
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		g.metrics.Requests.WithLabelValues(routeName, strconv.Itoa(status)).Inc()
+		g.metrics.Latency.WithLabelValues(routeName).Observe(time.Since(start).Seconds())
+	}()
+
+	if reason, ok := framingViolation(r); ok {
+		if reason == "header_too_large" {
+			policy.Deny(sw, r, policy.Problem{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "headers_too_large",
+				Detail: "the request headers exceed the limit", Close: true})
+			return
+		}
+		policy.Deny(sw, r, policy.Problem{Status: http.StatusBadRequest, Reason: "ambiguous_framing",
+			Detail: "the request's framing is ambiguous or malformed", Event: "request_smuggling_refused",
+			Fields: map[string]any{"framing": reason}, Close: true})
+		return
+	}
+	if !cleanPath(r.URL.Path) {
+		policy.Deny(sw, r, policy.Problem{Status: http.StatusBadRequest, Reason: "path_not_normalized",
+			Detail: "the request path has dot segments, empty segments or backslashes"})
+		return
+	}
+	ro, wrongMethod := rt.router.match(r)
+	if ro == nil {
+		if wrongMethod {
+			policy.Deny(sw, r, policy.Problem{Status: http.StatusMethodNotAllowed, Reason: "method_not_allowed",
+				Detail: "the route does not accept this method", Severity: "info"})
+			return
+		}
+		policy.Deny(sw, r, policy.Problem{Status: http.StatusNotFound, Reason: "no_route",
+			Detail: "no route matches this host and path", Severity: "info"})
+		return
+	}
+	x.Route, routeName = ro.name, ro.name
+
+	if tlsState := connTLS(r); tlsState != nil && len(tlsState.VerifiedChains) > 0 {
+		x.Identity.ClientCert = tlsState.VerifiedChains[0][0]
+		x.Identity.Methods = append(x.Identity.Methods, "client_certificate")
+	}
+	if ro.requireClientCert && x.Identity.ClientCert == nil {
+		policy.Deny(sw, r, policy.Problem{Status: http.StatusUnauthorized, Reason: "client_certificate_required",
+			Detail: "this route requires a client certificate", Cause: errNoCert})
+		return
+	}
+	if r.ContentLength > rt.maxBody {
+		policy.Deny(sw, r, policy.Problem{Status: http.StatusRequestEntityTooLarge, Reason: "body_too_large",
+			Detail: "the request body exceeds the limit", Close: true})
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(sw, r.Body, rt.maxBody)
+	}
+	ro.handler.ServeHTTP(sw, r)
+}

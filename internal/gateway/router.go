@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// route is a compiled route: matchers and the handler chain.
+type route struct {
+	name              string
+	host              string // "" any, "api.example.com", or "*.example.com"
+	prefix            string
+	methods           map[string]bool // nil: any
+	requireClientCert bool
+	handler           http.Handler // policies, then the upstream
+}
+
+// router picks the route for a request: the most specific host (exact,
+// then the longest wildcard, then any), then the longest path prefix.
+type router struct {
+	routes []*route // sorted by specificity, most specific first
+}
+
+func hostRank(h string) int {
+	switch {
+	case h == "":
+		return 0
+	case strings.HasPrefix(h, "*."):
+		return 1
+	}
+	return 2
+}
+
+func newRouter(rs []*route) *router {
+	sorted := append([]*route(nil), rs...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if ra, rb := hostRank(a.host), hostRank(b.host); ra != rb {
+			return ra > rb
+		}
+		if len(a.host) != len(b.host) {
+			return len(a.host) > len(b.host)
+		}
+		return len(a.prefix) > len(b.prefix)
+	})
+	return &router{routes: sorted}
+}
+
+func hostMatches(pattern, host string) bool {
+	switch {
+	case pattern == "":
+		return true
+	case strings.HasPrefix(pattern, "*."):
+		suffix := pattern[1:] // ".example.com"
+		return len(host) > len(suffix) && strings.HasSuffix(host, suffix) && !strings.Contains(host[:len(host)-len(suffix)], ".")
+	}
+	return pattern == host
+}
+
+// requestHost returns the request's host in lower case, without port.
+func requestHost(r *http.Request) string {
+	h := r.Host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+// match returns the route for r, or nil and whether a route matched the
+// host and path but not the method.
+func (rt *router) match(r *http.Request) (*route, bool) {
+	host := requestHost(r)
+	path := r.URL.Path
+	wrongMethod := false
+	for _, ro := range rt.routes {
+		if !hostMatches(ro.host, host) || !strings.HasPrefix(path, ro.prefix) {
+			continue
+		}
+		if ro.methods != nil && !ro.methods[r.Method] {
+			wrongMethod = true
+			continue
+		}
+		return ro, false
+	}
+	return nil, wrongMethod
+}

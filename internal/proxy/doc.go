@@ -1,0 +1,32 @@
+// Package proxy owns the gateway-to-upstream hop: a reverse proxy per
+// upstream whose connections are verified, pinned and pooled, and whose
+// forwarding headers are set by the gateway alone.
+//
+// The hop is a man-in-the-middle target like the client side, so:
+//
+//   - Upstream TLS is verified by crypto/tls (chain to RootCAs, hostname
+//     against ServerName, validity), never skipped, TLS 1.2 minimum with
+//     AEAD ECDHE suites only.
+//   - When pins are configured, a tls.Config.VerifyConnection hook demands
+//     that a certificate of a verified chain carries a pinned SPKI; otherwise
+//     the handshake fails with a *PinMismatchError before a request byte is
+//     written.
+//   - Plain-HTTP upstreams are refused unless explicitly allowed
+//     (insecure_plaintext_upstream).
+//   - Forwarding headers (X-Forwarded-*, RFC 7239 Forwarded, X-Request-Id)
+//     are built by httputil.ReverseProxy.Rewrite, which runs after
+//     hop-by-hop removal, so a client's Connection header cannot strip them.
+//     Client-sent forwarding headers are dropped unless the immediate peer
+//     is a trusted proxy.
+//   - The gateway owns Strict-Transport-Security and Alt-Svc: the
+//     upstream's are removed from responses.
+//   - Every failure is answered through policy.Deny with a stable reason
+//     (upstream_pin_mismatch, upstream_tls_verify_failed,
+//     upstream_tls_handshake_failed, upstream_timeout,
+//     upstream_unavailable), an audit event and the
+//     warden_upstream_errors_total metric.
+//
+// One *http.Transport per upstream keeps verified connections alive, so a
+// handshake (and its verification) is paid once per connection, not once
+// per request.
+package proxy

@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+
+	"github.com/wardengw/warden/internal/policy"
+)
+
+// spoofable are client-settable headers some upstreams read as the client's
+// address or the original URL. They are kept only from trusted proxies.
+var spoofable = []string{"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix"}
+
+// rewrite is the ReverseProxy.Rewrite hook. ReverseProxy has already
+// removed hop-by-hop headers and the client's Forwarded/X-Forwarded-*
+// from pr.Out, so whatever is set here reaches the upstream.
+func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(u.target)
+	pr.Out.Host = u.target.Host
+
+	peer := peerAddr(pr.In.RemoteAddr)
+	trusted := u.isTrusted(peer)
+	h := pr.Out.Header
+	if !trusted {
+		for _, k := range spoofable {
+			h.Del(k)
+		}
+	}
+	in := pr.In.Header
+	setForwarded(h, in, trusted, peer, pr.In.Host)
+
+	h.Del("X-Request-Id")
+	if x := policy.ExchangeOf(pr.In); x != nil && x.ID != "" {
+		h.Set("X-Request-Id", x.ID)
+	}
+}
+
+// setForwarded sets X-Forwarded-For/-Host/-Proto and RFC 7239 Forwarded
+// on out for a request from peer for host. The client leg is always HTTPS:
+// the gateway serves plain HTTP only as a redirect. From a trusted peer
+// the existing chains are kept and appended to.
+func setForwarded(out, in http.Header, trusted bool, peer netip.Addr, host string) {
+	xff, fwd := "", forwardedElement(peer, host)
+	if peer.IsValid() {
+		xff = peer.String()
+	}
+	xfHost, xfProto := host, "https"
+	if trusted {
+		if prior := in.Values("X-Forwarded-For"); len(prior) > 0 {
+			xff = joinChain(strings.Join(prior, ", "), xff)
+		}
+		if prior := in.Values("Forwarded"); len(prior) > 0 {
+			fwd = joinChain(strings.Join(prior, ", "), fwd)
+		}
+		if v := in.Get("X-Forwarded-Host"); v != "" {
+			xfHost = v
+		}
+		if v := in.Get("X-Forwarded-Proto"); v != "" {
+			xfProto = v
+		}
+	}
+	if xff != "" {
+		out.Set("X-Forwarded-For", xff)
+	}
+	out.Set("X-Forwarded-Host", xfHost)
+	out.Set("X-Forwarded-Proto", xfProto)
+	out.Set("Forwarded", fwd)
+}
+
+func joinChain(prior, next string) string {
+	if next == "" {
+		return prior
+	}
+	return prior + ", " + next
+}
+
+// peerAddr returns the IP of a RemoteAddr ("ip:port"), unmapped and
+// without zone, or the zero Addr if it is not one.
+func peerAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap().WithZone("")
+}
+
+func (u *Upstream) isTrusted(peer netip.Addr) bool {
+	if !peer.IsValid() {
+		return false
+	}
+	for _, p := range u.trusted {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedElement returns this hop's RFC 7239 forwarded-element. IPv6
+// node names are bracketed and quoted (section 6); an unparsable peer is
+// "unknown".
+func forwardedElement(peer netip.Addr, host string) string {
+	var b strings.Builder
+	b.WriteString("for=")
+	switch {
+	case !peer.IsValid():
+		b.WriteString("unknown")
+	case peer.Is6():
+		b.WriteString(`"[` + peer.String() + `]"`)
+	default:
+		b.WriteString(peer.String())
+	}
+	b.WriteString(";proto=https")
+	if host != "" {
+		b.WriteString(";host=")
+		b.WriteString(quoteValue(host))
+	}
+	return b.String()
+}
+
+// quoteValue returns v as an RFC 7230 token if it is one, else as a
+// quoted-string, so no value can end the element or start another.
+func quoteValue(v string) string {
+	if v != "" && strings.IndexFunc(v, func(r rune) bool { return !isTchar(r) }) < 0 {
+		return v
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\t' || (c >= 0x20 && c != 0x7f):
+			b.WriteByte(c)
+		default: // control characters cannot be quoted; drop them
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func isTchar(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}

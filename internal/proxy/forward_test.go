@@ -1,0 +1,217 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// TestForwardingHeaders runs through a real TLS upstream and checks what it
+// receives.
+func TestForwardingHeaders(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p.good.TLS(), nil, nil)
+	cfg := p.config(t, b)
+	cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	u := mustNew(t, cfg)
+
+	spoofed := http.Header{
+		"X-Forwarded-For":   {"6.6.6.6"},
+		"X-Forwarded-Host":  {"evil.example"},
+		"X-Forwarded-Proto": {"http"},
+		"Forwarded":         {"for=6.6.6.6;host=evil.example"},
+		"X-Real-Ip":         {"6.6.6.6"},
+		"X-Request-Id":      {"client-chosen"},
+	}
+	tests := []struct {
+		name   string
+		remote string
+		header http.Header
+		want   map[string]string // "" means absent
+	}{
+		{"untrusted peer's headers are replaced", "192.0.2.1:1234", spoofed, map[string]string{
+			"X-Forwarded-For":   "192.0.2.1",
+			"X-Forwarded-Host":  "gw.example",
+			"X-Forwarded-Proto": "https",
+			"Forwarded":         "for=192.0.2.1;proto=https;host=gw.example",
+			"X-Real-Ip":         "",
+			"X-Request-Id":      "req-1",
+		}},
+		{"untrusted IPv6 peer is bracketed and quoted", "[2001:db8::1]:443", nil, map[string]string{
+			"X-Forwarded-For": "2001:db8::1",
+			"Forwarded":       `for="[2001:db8::1]";proto=https;host=gw.example`,
+		}},
+		{"IPv4-mapped peer is unmapped", "[::ffff:10.1.2.3]:443", http.Header{"X-Forwarded-For": {"203.0.113.7"}}, map[string]string{
+			"X-Forwarded-For": "203.0.113.7, 10.1.2.3",
+		}},
+		{"trusted peer's chain is appended to", "10.0.0.5:4000", http.Header{
+			"X-Forwarded-For":   {"203.0.113.7", "198.51.100.2"},
+			"X-Forwarded-Host":  {"api.example"},
+			"X-Forwarded-Proto": {"https"},
+			"Forwarded":         {`for=203.0.113.7;proto=https;host=api.example`},
+			"X-Real-Ip":         {"203.0.113.7"},
+			"X-Request-Id":      {"edge-id"},
+		}, map[string]string{
+			"X-Forwarded-For":   "203.0.113.7, 198.51.100.2, 10.0.0.5",
+			"X-Forwarded-Host":  "api.example",
+			"X-Forwarded-Proto": "https",
+			"Forwarded":         "for=203.0.113.7;proto=https;host=api.example, for=10.0.0.5;proto=https;host=gw.example",
+			"X-Real-Ip":         "203.0.113.7",
+			"X-Request-Id":      "req-1",
+		}},
+		{"trusted IPv6 peer without a chain", "[fd00::5]:4000", nil, map[string]string{
+			"X-Forwarded-For": "fd00::5",
+			"Forwarded":       `for="[fd00::5]";proto=https;host=gw.example`,
+		}},
+		// The reason Director is deprecated: a client naming the gateway's
+		// headers in Connection must not get them stripped after they are set.
+		{"Connection cannot strip gateway headers", "192.0.2.1:1234", http.Header{
+			"Connection": {"X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, Forwarded, X-Request-Id, X-Secret"},
+			"X-Secret":   {"s"},
+		}, map[string]string{
+			"X-Forwarded-For":   "192.0.2.1",
+			"X-Forwarded-Host":  "gw.example",
+			"X-Forwarded-Proto": "https",
+			"Forwarded":         "for=192.0.2.1;proto=https;host=gw.example",
+			"X-Request-Id":      "req-1",
+			"X-Secret":          "", // a hop-by-hop header the client named is removed
+			"Connection":        "",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newEnv().request("GET", "https://gw.example/f", tt.remote)
+			for k, vs := range tt.header {
+				r.Header[k] = vs
+			}
+			rec := httptest.NewRecorder()
+			u.ServeHTTP(rec, r)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			got, _, _ := b.last()
+			for k, want := range tt.want {
+				if g := strings.Join(got.Values(k), ", "); g != want {
+					t.Errorf("%s = %q, want %q", k, g, want)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardedElement(t *testing.T) {
+	tests := []struct {
+		peer, host, want string
+	}{
+		{"192.0.2.1", "gw.example", "for=192.0.2.1;proto=https;host=gw.example"},
+		{"192.0.2.1", "gw.example:8443", `for=192.0.2.1;proto=https;host="gw.example:8443"`},
+		{"2001:db8::1", "[2001:db8::1]:443", `for="[2001:db8::1]";proto=https;host="[2001:db8::1]:443"`},
+		{"", "", "for=unknown;proto=https"},
+		{"192.0.2.1", `a"b\c;d,e`, `for=192.0.2.1;proto=https;host="a\"b\\c;d,e"`},
+	}
+	for _, tt := range tests {
+		var peer netip.Addr
+		if tt.peer != "" {
+			peer = netip.MustParseAddr(tt.peer)
+		}
+		if got := forwardedElement(peer, tt.host); got != tt.want {
+			t.Errorf("forwardedElement(%q, %q) = %s, want %s", tt.peer, tt.host, got, tt.want)
+		}
+	}
+}
+
+// FuzzForwardedHost: whatever Host a client sends, this hop's Forwarded
+// element stays one element of exactly for, proto and host, and the host
+// value reads back as sent (less control characters, which cannot be
+// quoted).
+func FuzzForwardedHost(f *testing.F) {
+	for _, s := range []string{"gw.example", "gw.example:8443", "[::1]:443", `a"b`, `x\`, "a;for=1.2.3.4", "a, for=evil", "", "\x00\r\n", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		el := forwardedElement(netip.MustParseAddr("192.0.2.1"), host)
+		pairs, err := parseElement(el)
+		if err != nil {
+			t.Fatalf("%q: %v", el, err)
+		}
+		want := strings.Map(func(r rune) rune {
+			if r < 0x20 && r != '\t' || r == 0x7f {
+				return -1
+			}
+			return r
+		}, host)
+		if !utf8.ValidString(host) {
+			return // byte-wise sanitising differs from rune-wise; the structure check above is what matters
+		}
+		if pairs["for"] != "192.0.2.1" || pairs["proto"] != "https" || len(pairs) != 2+boolInt(host != "") || pairs["host"] != want {
+			t.Fatalf("%q parsed as %v", el, pairs)
+		}
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// parseElement is a strict RFC 7239 forwarded-element parser for the fuzz
+// test: pairs separated by ';', values tokens or quoted-strings, and no
+// ',' outside quotes (which would start a second element).
+func parseElement(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for s != "" {
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			return nil, fmt.Errorf("no '=' in %q", s)
+		}
+		name := s[:eq]
+		if strings.IndexFunc(name, func(r rune) bool { return !isTchar(r) }) >= 0 {
+			return nil, fmt.Errorf("bad name %q", name)
+		}
+		s = s[eq+1:]
+		var val string
+		if strings.HasPrefix(s, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+					if i == len(s) {
+						return nil, fmt.Errorf("dangling escape")
+					}
+				}
+				b.WriteByte(s[i])
+			}
+			if i == len(s) {
+				return nil, fmt.Errorf("unterminated quote")
+			}
+			val, s = b.String(), s[i+1:]
+		} else {
+			end := strings.IndexByte(s, ';')
+			if end < 0 {
+				end = len(s)
+			}
+			val, s = s[:end], s[end:]
+			if val == "" || strings.IndexFunc(val, func(r rune) bool { return !isTchar(r) }) >= 0 {
+				return nil, fmt.Errorf("bad token %q", val)
+			}
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("duplicate %q", name)
+		}
+		out[name] = val
+		if s != "" {
+			if s[0] != ';' {
+				return nil, fmt.Errorf("junk %q after value", s)
+			}
+			s = s[1:]
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,257 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wardengw/warden/internal/pki"
+)
+
+// Defaults applied by New to zero-valued UpstreamConfig fields.
+const (
+	DefaultDialTimeout           = 5 * time.Second
+	DefaultTLSHandshakeTimeout   = 5 * time.Second
+	DefaultResponseHeaderTimeout = 30 * time.Second
+	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultMaxIdleConnsPerHost   = 64
+)
+
+// UpstreamConfig describes one upstream service. Zero durations and limits
+// take the Default* values; MaxConnsPerHost 0 means unlimited.
+type UpstreamConfig struct {
+	// Name identifies the upstream in audit events and metrics. Required.
+	Name string
+	// URL is https://host[:port][/basepath]; http:// only with
+	// AllowPlaintext. The base path is joined with the request path.
+	URL *url.URL
+	// ServerName, if set, is sent as SNI and verified against the
+	// certificate instead of URL's host.
+	ServerName string
+	// RootCAs verifies the upstream's chain; nil means the system roots.
+	RootCAs *x509.CertPool
+	// GetClientCertificate, if set, supplies the client certificate for
+	// upstream mTLS. It is a func so that certificates can hot-reload.
+	GetClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+	// Pins, if not empty, require a certificate of the verified chain (leaf,
+	// intermediate or root) to carry one of these SPKI pins. List a backup
+	// pin so a key rotation does not take the upstream down.
+	Pins pki.PinSet
+	// AllowPlaintext permits an http:// URL: the config's
+	// insecure_plaintext_upstream. The hop is then neither encrypted nor
+	// authenticated, so TLS settings are refused alongside it.
+	AllowPlaintext bool
+
+	DialTimeout           time.Duration // TCP connect; default 5s
+	TLSHandshakeTimeout   time.Duration // default 5s
+	ResponseHeaderTimeout time.Duration // request written to response headers; default 30s
+	IdleConnTimeout       time.Duration // idle keep-alive connections are closed after; default 90s
+	MaxIdleConnsPerHost   int           // default 64
+	MaxConnsPerHost       int           // default 0, unlimited
+
+	// TrustedProxies are the immediate peers whose X-Forwarded-* and
+	// Forwarded headers are kept and appended to. From anyone else they are
+	// dropped and replaced.
+	TrustedProxies []netip.Prefix
+}
+
+// validate reports every problem of c in one error, without side effects.
+func (c *UpstreamConfig) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if c.URL == nil {
+		errs = append(errs, errors.New("url is required"))
+	} else {
+		switch c.URL.Scheme {
+		case "https":
+		case "http":
+			if !c.AllowPlaintext {
+				errs = append(errs, fmt.Errorf("url %q is plain HTTP: set insecure_plaintext_upstream to allow an unencrypted, unauthenticated upstream", c.URL.Redacted()))
+			} else if c.tlsSettingsSet() {
+				errs = append(errs, errors.New("server_name, root CAs, client certificate and pins need an https:// url"))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("url %q: scheme must be https", c.URL.Redacted()))
+		}
+		if c.URL.Hostname() == "" {
+			errs = append(errs, fmt.Errorf("url %q: host is required", c.URL.Redacted()))
+		}
+		if c.URL.User != nil {
+			errs = append(errs, fmt.Errorf("url %q: credentials in the url are not supported", c.URL.Redacted()))
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"dial timeout", c.DialTimeout}, {"TLS handshake timeout", c.TLSHandshakeTimeout},
+		{"response header timeout", c.ResponseHeaderTimeout}, {"idle connection timeout", c.IdleConnTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
+		}
+	}
+	for i, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("trusted proxy #%d is not a valid prefix", i+1))
+		}
+	}
+	if c.MaxIdleConnsPerHost < 0 || c.MaxConnsPerHost < 0 {
+		errs = append(errs, errors.New("connection limits must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *UpstreamConfig) tlsSettingsSet() bool {
+	return c.ServerName != "" || c.RootCAs != nil || c.GetClientCertificate != nil || len(c.Pins) > 0
+}
+
+// withDefaults returns c with zero values replaced by the defaults.
+func (c UpstreamConfig) withDefaults() UpstreamConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.DialTimeout, DefaultDialTimeout)
+	def(&c.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	def(&c.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	def(&c.IdleConnTimeout, DefaultIdleConnTimeout)
+	if c.MaxIdleConnsPerHost == 0 {
+		c.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	return c
+}
+
+// Upstream is the reverse proxy to one upstream service. It is safe for
+// concurrent use.
+type Upstream struct {
+	name      string
+	target    *url.URL
+	trusted   []netip.Prefix
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+	now       func() time.Time // the verification clock; tests may pin it
+}
+
+// New validates cfg and returns the upstream's reverse proxy with its own
+// pooled transport.
+func New(cfg UpstreamConfig) (*Upstream, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+	}
+	cfg = cfg.withDefaults()
+	target := *cfg.URL
+	if target.Path != "" && !strings.HasPrefix(target.Path, "/") {
+		// url.JoinPath("base") on an empty path gives "base"; joined
+		// with the request path that would be an invalid request target.
+		target.Path, target.RawPath = "/"+target.Path, ""
+	}
+	u := &Upstream{
+		name:    cfg.Name,
+		target:  &target,
+		trusted: append([]netip.Prefix(nil), cfg.TrustedProxies...),
+		now:     time.Now,
+	}
+	u.transport = &http.Transport{
+		Proxy: nil, // never HTTPS_PROXY from the environment: no unplanned hop
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.DialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSHandshakeTimeout:   cfg.TLSHandshakeTimeout,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		IdleConnTimeout:       cfg.IdleConnTimeout,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       cfg.MaxConnsPerHost,
+		ExpectContinueTimeout: time.Second,
+	}
+	if target.Scheme == "https" {
+		u.transport.TLSClientConfig = u.tlsConfig(&cfg)
+		u.transport.ForceAttemptHTTP2 = true
+	}
+	u.proxy = &httputil.ReverseProxy{
+		Rewrite:        u.rewrite,
+		Transport:      u.transport,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   u.handleError,
+		BufferPool:     bufferPool{},
+	}
+	return u, nil
+}
+
+// tlsConfig is the client TLS configuration of the hop: standard
+// verification by crypto/tls, plus pinning when pins are set.
+func (u *Upstream) tlsConfig(cfg *UpstreamConfig) *tls.Config {
+	serverName := cfg.ServerName
+	if serverName == "" {
+		serverName = cfg.URL.Hostname()
+	}
+	c := &tls.Config{
+		ServerName:           serverName,
+		RootCAs:              cfg.RootCAs,
+		GetClientCertificate: cfg.GetClientCertificate,
+		MinVersion:           tls.VersionTLS12,
+		CipherSuites: []uint16{ // TLS 1.2 only; TLS 1.3 suites are all AEAD
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		Time: func() time.Time { return u.now() },
+	}
+	if len(cfg.Pins) > 0 {
+		c.VerifyConnection = verifyPins(cfg.Name, append(pki.PinSet(nil), cfg.Pins...))
+	}
+	return c
+}
+
+// Name returns the upstream's name.
+func (u *Upstream) Name() string { return u.name }
+
+var _ http.Handler = (*Upstream)(nil)
+
+type inboundKey struct{}
+
+// ServeHTTP proxies r to the upstream. Failures are answered through
+// policy.Deny; a request the client abandoned is not answered.
+func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The error handler sees the outbound request; keep the inbound one so
+	// the audit event records the path the client asked for.
+	u.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), inboundKey{}, r)))
+}
+
+// CloseIdleConnections closes the upstream's idle keep-alive connections,
+// for example after its pins or roots changed on reload.
+func (u *Upstream) CloseIdleConnections() { u.transport.CloseIdleConnections() }
+
+// modifyResponse removes the headers the gateway owns: it sets its own
+// Strict-Transport-Security, and the upstream's Alt-Svc advertises the
+// upstream's protocols and endpoints, not the gateway's.
+func modifyResponse(res *http.Response) error {
+	res.Header.Del("Strict-Transport-Security")
+	res.Header.Del("Alt-Svc")
+	return nil
+}
+
+// bufferPool recycles ReverseProxy's 32 KiB copy buffers.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
