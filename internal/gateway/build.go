@@ -18,8 +18,8 @@ import (
 	"github.com/wardengw/warden/internal/tlsserver"
 )
 
-// runtime is everything built from one config: swapped whole on reload.
-type runtime struct {
+// snapshot is everything built from one config: swapped whole on reload.
+type snapshot struct {
 	cfg       *config.Config
 	router    *router
 	upstreams map[string]*proxy.Upstream
@@ -31,8 +31,8 @@ type runtime struct {
 
 // build turns a validated config into TLS settings and a runtime. It loads
 // files but listens on nothing and changes no running state.
-func build(c *config.Config) (tlsserver.Settings, *runtime, error) {
-	rt := &runtime{cfg: c, upstreams: map[string]*proxy.Upstream{}, maxBody: int64(c.Server.HTTPS.MaxBodyBytes)}
+func build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
+	rt := &snapshot{cfg: c, upstreams: map[string]*proxy.Upstream{}, maxBody: int64(c.Server.HTTPS.MaxBodyBytes)}
 	st, err := buildTLS(c, rt)
 	if err != nil {
 		return st, nil, err
@@ -87,7 +87,7 @@ func build(c *config.Config) (tlsserver.Settings, *runtime, error) {
 	return st, rt, nil
 }
 
-func buildTLS(c *config.Config, rt *runtime) (tlsserver.Settings, error) {
+func buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, error) {
 	t := c.TLS
 	var st tlsserver.Settings
 	var err error
@@ -145,7 +145,7 @@ func buildTLS(c *config.Config, rt *runtime) (tlsserver.Settings, error) {
 	return st, nil
 }
 
-func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, plaintext bool, rt *runtime) (*proxy.Upstream, error) {
+func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, plaintext bool, rt *snapshot) (*proxy.Upstream, error) {
 	target, err := config.UpstreamURL(u.URL)
 	if err != nil {
 		return nil, err
@@ -198,7 +198,7 @@ func hstsValue(h config.HSTS) string {
 }
 
 // close releases the runtime's idle upstream connections.
-func (rt *runtime) close() {
+func (rt *snapshot) close() {
 	for _, u := range rt.upstreams {
 		u.CloseIdleConnections()
 	}

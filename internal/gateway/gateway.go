@@ -37,7 +37,7 @@ type Gateway struct {
 	audit   *audit.Logger
 
 	tls *tlsserver.Server
-	rt  atomic.Pointer[runtime]
+	rt  atomic.Pointer[snapshot]
 
 	reloadMu sync.Mutex // serialises reloads
 
@@ -121,7 +121,7 @@ func (g *Gateway) Start() error {
 		g.lnAdm = tlsserver.NewListener(raw, g.tls, tlsserver.ListenerOptions{Name: "admin", MaxConns: 64,
 			HandshakeTimeout: 5 * time.Second, Audit: g.audit, Metrics: g.metrics, Log: g.log})
 		g.admin = &http.Server{
-			Handler: g.adminHandler(), TLSConfig: g.tls.TLSConfig(),
+			Handler:           g.adminHandler(),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 			IdleTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 		}

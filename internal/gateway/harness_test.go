@@ -27,16 +27,17 @@ import (
 // env is a running gateway in front of a TLS upstream, all on loopback,
 // with a PKI generated for the test.
 type env struct {
-	t          *testing.T
-	dir        string
-	ca         *pkitest.CA
-	clientCert *pkitest.Leaf // a client certificate from ca
-	upstream   *httptest.Server
-	hits       atomic.Int64 // requests the upstream received
-	sink       *audit.MemorySink
-	g          *Gateway
-	cfgPath    string
-	vars       map[string]any
+	t            *testing.T
+	dir          string
+	ca           *pkitest.CA
+	clientCert   *pkitest.Leaf // a client certificate from ca
+	upstream     *httptest.Server
+	upstreamCert *pkitest.Leaf
+	hits         atomic.Int64 // requests the upstream received
+	sink         *audit.MemorySink
+	g            *Gateway
+	cfgPath      string
+	vars         map[string]any
 }
 
 // upstreamEcho answers JSON with what it received.
@@ -69,6 +70,9 @@ upstreams:
   - name: up
     url: {{.UpstreamURL}}
     ca_file: ca.pem
+{{- if .Pins}}
+    pins: {{.Pins}}
+{{- end}}
 routes:
   - name: public
     path_prefix: /public/
@@ -116,6 +120,7 @@ func newEnv(t *testing.T, vars map[string]any) *env {
 	}))
 	e.upstream.TLS = &tls.Config{Certificates: []tls.Certificate{upCert.TLS()}}
 	e.upstream.StartTLS()
+	e.upstreamCert = upCert
 	t.Cleanup(e.upstream.Close)
 	e.vars["UpstreamURL"] = e.upstream.URL
 

@@ -24,8 +24,10 @@ func (g *Gateway) wrapListener(raw net.Listener, h config.HTTPSListener) net.Lis
 
 func (g *Gateway) newHTTPSServer(h config.HTTPSListener) *http.Server {
 	srv := &http.Server{
-		Handler:           g,
-		TLSConfig:         g.tls.TLSConfig(),
+		Handler: g,
+		// No TLSConfig: the listener owns the handshake; net/http still
+		// serves HTTP/2 to conns that negotiated h2 (and must not mutate
+		// the shared tls.Config, which http2ConfigureServer would).
 		ReadHeaderTimeout: h.ReadHeaderTimeout,
 		ReadTimeout:       h.ReadTimeout,
 		WriteTimeout:      h.WriteTimeout,
