@@ -12,10 +12,36 @@ import (
 )
 
 // Env is what the deny path and policies need from the running gateway.
+// Policies reach it at request time through the Exchange, so that their
+// factories stay pure.
 type Env struct {
 	Audit   *audit.Logger
 	Metrics *telemetry.Metrics
 	Log     *slog.Logger
+	// Revocation checks client certificates against CRLs and OCSP; nil
+	// when the gateway has no revocation checker.
+	Revocation RevocationChecker
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+}
+
+// RevocationChecker checks a verified certificate chain for revocation.
+// internal/revocation implements it.
+type RevocationChecker interface {
+	// CheckChain checks every certificate of a verified chain (leaf
+	// first) except the trust anchor. It returns nil when none is known to
+	// be revoked, or a typed error from internal/revocation: revoked (with
+	// its reason code), or status unavailable (responder down, CRL stale),
+	// for which the caller applies its hard- or soft-fail policy.
+	CheckChain(ctx context.Context, chain []*x509.Certificate) error
+}
+
+// Clock returns the env's clock, time.Now by default.
+func (e *Env) Clock() time.Time {
+	if e == nil || e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
 }
 
 // Identity is what the request's credentials established. Authentication
@@ -29,12 +55,14 @@ type Identity struct {
 
 // Exchange is the request-scoped state shared along a route's chain.
 type Exchange struct {
-	ID       string    // request ID, also sent to the client and upstream
-	Route    string    // name of the matched route, "" before routing
-	Start    time.Time // when the gateway started handling the request
-	Remote   string    // client address, host:port
-	Identity Identity
-	Env      *Env
+	ID     string    // request ID, also sent to the client and upstream
+	Route  string    // name of the matched route, "" before routing
+	Start  time.Time // when the gateway started handling the request
+	Remote string    // client address, host:port
+	// ConnStart is when the client connection was accepted.
+	ConnStart time.Time
+	Identity  Identity
+	Env       *Env
 }
 
 type exchangeKey struct{}
