@@ -132,6 +132,28 @@ type Route struct {
 	// client certificate verified against tls.client_auth.ca_files.
 	RequireClientCert bool         `yaml:"require_client_cert"`
 	Policies          []PolicySpec `yaml:"policies"`
+	// Legacy is a weaker variant of the route for clients that present no
+	// client certificate yet, on its way out.
+	Legacy *Legacy `yaml:"legacy"`
+}
+
+// Legacy is a route's legacy variant: reached by requests whose connection
+// presented no client certificate, through its own policies (the weaker
+// requirement, e.g. an API key), with a tighter rate limit, an audit event
+// for every request, Deprecation/Sunset/Link headers, and 410 after the
+// sunset.
+type Legacy struct {
+	Policies    []PolicySpec    `yaml:"policies"`
+	RateLimit   LegacyRateLimit `yaml:"rate_limit"`
+	Deprecation time.Time       `yaml:"deprecation"`
+	Sunset      time.Time       `yaml:"sunset"`
+	Link        string          `yaml:"link"`
+}
+
+// LegacyRateLimit is the legacy variant's per-client limit.
+type LegacyRateLimit struct {
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	Burst             int     `yaml:"burst"`
 }
 
 // PolicySpec is one policy block: its type and its type-specific keys,

@@ -220,8 +220,9 @@ func TestDocsCoverSchema(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	collectKeys(reflect.TypeFor[Config](), "", keys)
-	for _, k := range []string{"request.set", "request.remove", "response.set", "response.remove"} {
-		keys["routes[].policies[]."+k] = true // the headers policy's keys
+	for _, k := range []string{"request.set", "request.remove", "response.set", "response.remove", // headers
+		"requests_per_second", "burst", "key"} { // rate_limit
+		keys["routes[].policies[]."+k] = true
 	}
 	for k := range keys {
 		if !strings.Contains(string(doc), "`"+k+"`") {
@@ -260,7 +261,7 @@ func collectKeys(t reflect.Type, prefix string, out map[string]bool) {
 		switch {
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && ft.Elem() != reflect.TypeFor[PolicySpec]():
 			collectKeys(ft.Elem(), key+"[]", out)
-		case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]():
+		case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]():
 			collectKeys(ft, key, out)
 		default:
 			out[key] = true

@@ -64,6 +64,7 @@ type unmarshaler interface {
 
 var (
 	durationType      = reflect.TypeFor[time.Duration]()
+	timeType          = reflect.TypeFor[time.Time]()
 	textUnmarshalType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	unmarshalerType   = reflect.TypeFor[unmarshaler]()
 )
@@ -109,6 +110,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.Type() == durationType {
 		d.decodeDuration(n, v, path)
+		return
+	}
+	if v.Type() == timeType {
+		d.decodeTime(n, v, path)
 		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshalType) {
@@ -229,6 +234,19 @@ func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	v.SetInt(int64(dur))
+}
+
+// decodeTime accepts an RFC 3339 time or a date (midnight UTC).
+func (d *decoder) decodeTime(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.ScalarNode {
+		for _, layout := range []string{time.RFC3339, "2006-01-02"} {
+			if t, err := time.Parse(layout, n.Value); err == nil {
+				v.Set(reflect.ValueOf(t))
+				return
+			}
+		}
+	}
+	d.errorf(n, path, "expected a date (2027-01-31) or an RFC 3339 time (2027-01-31T12:00:00Z), found %s", kindName(n))
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {

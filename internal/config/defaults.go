@@ -26,6 +26,10 @@ const (
 	DefaultIdleConnTimeout       = 90 * time.Second
 	DefaultMaxIdleConns          = 64
 
+	// A legacy variant is limited per client to this, unless set lower or higher.
+	DefaultLegacyRate  = 5.0
+	DefaultLegacyBurst = 10
+
 	DefaultClientAuthMode = "none"
 	DefaultAuditFile      = "-"
 	DefaultLogLevel       = "info"
@@ -76,6 +80,10 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Routes {
 		setDefault(&c.Routes[i].PathPrefix, "/")
+		if l := c.Routes[i].Legacy; l != nil {
+			setDefault(&l.RateLimit.RequestsPerSecond, DefaultLegacyRate)
+			setDefault(&l.RateLimit.Burst, DefaultLegacyBurst)
+		}
 	}
 	setDefault(&c.Audit.File, DefaultAuditFile)
 	setDefault(&c.Log.Level, DefaultLogLevel)

@@ -380,18 +380,50 @@ func (v *validator) routes(upstreams map[string]*url.URL) {
 		if r.RequireClientCert && v.c.TLS.ClientAuth.Mode == "none" {
 			v.errorf(p+".require_client_cert", "needs tls.client_auth.mode optional or require, with ca_files")
 		}
-		for j := range r.Policies {
-			spec := &v.c.Routes[i].Policies[j]
-			if spec.Type == "" {
-				continue // reported while decoding
-			}
-			if _, err := policy.Build(spec.Type, spec.Decode); err != nil {
-				var cerr *Error
-				if errors.As(err, &cerr) || isJoinedConfigErrors(err) {
-					v.errs = append(v.errs, err)
-				} else {
-					v.errorf(fmt.Sprintf("%s.policies[%d]", p, j), "%s policy: %v", spec.Type, err)
-				}
+		if r.Legacy != nil {
+			v.legacy(p+".legacy", r)
+		}
+		v.policies(p, r.Policies)
+	}
+}
+
+func (v *validator) legacy(p string, r Route) {
+	l := r.Legacy
+	if v.c.TLS.ClientAuth.Mode != "optional" {
+		v.errorf(p, "a legacy variant serves clients without a certificate: it needs tls.client_auth.mode optional")
+	}
+	if len(l.Policies) == 0 {
+		v.errorf(p+".policies", "a legacy variant needs at least one policy (its weaker requirement, e.g. an API key)")
+	}
+	if l.Sunset.IsZero() {
+		v.errorf(p, "sunset is required: a legacy variant must have an end date")
+	}
+	if l.Deprecation.IsZero() {
+		v.errorf(p, "deprecation is required: the date the legacy variant was (or will be) deprecated")
+	} else if !l.Sunset.IsZero() && !l.Deprecation.Before(l.Sunset) {
+		v.errorf(p+".deprecation", "deprecation must come before sunset")
+	}
+	if u, err := url.Parse(l.Link); l.Link == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+		v.errorf(p+".link", "link must be the https URL of the migration page")
+	}
+	if l.RateLimit.RequestsPerSecond <= 0 || l.RateLimit.Burst < 1 {
+		v.errorf(p+".rate_limit", "requests_per_second must be positive and burst at least 1")
+	}
+	v.policies(p, l.Policies)
+}
+
+func (v *validator) policies(p string, specs []PolicySpec) {
+	for j := range specs {
+		spec := &specs[j]
+		if spec.Type == "" {
+			continue // reported while decoding
+		}
+		if _, err := policy.Build(spec.Type, spec.Decode); err != nil {
+			var cerr *Error
+			if errors.As(err, &cerr) || isJoinedConfigErrors(err) {
+				v.errs = append(v.errs, err)
+			} else {
+				v.errorf(fmt.Sprintf("%s.policies[%d]", p, j), "%s policy: %v", spec.Type, err)
 			}
 		}
 	}

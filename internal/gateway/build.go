@@ -71,16 +71,28 @@ func build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
 				ro.methods[m] = true
 			}
 		}
-		var ps []policy.Policy
-		for _, spec := range r.Policies {
-			p, err := policy.Build(spec.Type, spec.Decode)
-			if err != nil {
-				rt.close()
-				return st, nil, fmt.Errorf("route %s: %s policy: %w", r.Name, spec.Type, err)
-			}
-			ps = append(ps, p)
+		ps, err := buildPolicies(r.Policies)
+		if err != nil {
+			rt.close()
+			return st, nil, fmt.Errorf("route %s: %w", r.Name, err)
 		}
 		ro.handler = policy.Chain(rt.upstreams[r.Upstream], ps...)
+		if l := r.Legacy; l != nil {
+			lps, err := buildPolicies(l.Policies)
+			if err != nil {
+				rt.close()
+				return st, nil, fmt.Errorf("route %s legacy: %w", r.Name, err)
+			}
+			limit, err := policy.NewRateLimit(policy.RateLimitConfig{RequestsPerSecond: l.RateLimit.RequestsPerSecond, Burst: l.RateLimit.Burst})
+			if err != nil {
+				rt.close()
+				return st, nil, fmt.Errorf("route %s legacy rate_limit: %w", r.Name, err)
+			}
+			// The tighter limit comes first, so floods are cut before the
+			// weaker credential is even checked.
+			chain := policy.Chain(rt.upstreams[r.Upstream], append([]policy.Policy{limit}, lps...)...)
+			ro.legacy = newLegacyVariant(r.Name, l, chain)
+		}
 		routes = append(routes, ro)
 	}
 	rt.router = newRouter(routes)
@@ -183,6 +195,18 @@ func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, 
 		rt.files = append(rt.files, c.PathOf(u.ClientCertFile), c.PathOf(u.ClientKeyFile))
 	}
 	return proxy.New(uc)
+}
+
+func buildPolicies(specs []config.PolicySpec) ([]policy.Policy, error) {
+	var ps []policy.Policy
+	for _, spec := range specs {
+		p, err := policy.Build(spec.Type, spec.Decode)
+		if err != nil {
+			return nil, fmt.Errorf("%s policy: %w", spec.Type, err)
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
 }
 
 // hstsValue renders the Strict-Transport-Security header.

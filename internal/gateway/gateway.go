@@ -27,6 +27,7 @@ type Options struct {
 	Audit   *audit.Logger
 	Metrics *telemetry.Metrics // a fresh set if nil
 	Log     *slog.Logger       // slog.Default() if nil
+	Now     func() time.Time   // the clock; time.Now if nil (tests inject one)
 }
 
 // Gateway is a running (or ready to run) Warden instance.
@@ -39,7 +40,8 @@ type Gateway struct {
 	tls *tlsserver.Server
 	rt  atomic.Pointer[snapshot]
 
-	reloadMu sync.Mutex // serialises reloads
+	reloadMu sync.Mutex    // serialises reloads
+	reloaded chan struct{} // signals the file watcher to re-read the file list
 
 	https, redirect, admin *http.Server
 	lnHTTPS, lnHTTP, lnAdm net.Listener
@@ -56,8 +58,8 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit}
-	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log}
+	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1)}
+	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now}
 	st, rt, err := build(c)
 	if err != nil {
 		return nil, err
@@ -220,6 +222,10 @@ func (g *Gateway) Reload(trigger string) error {
 	// connections; only idle ones are closed now.
 	old.close()
 	g.metrics.Reloads.WithLabelValues("ok").Inc()
+	select {
+	case g.reloaded <- struct{}{}:
+	default:
+	}
 	g.audit.Emit(audit.Event{Type: "config_reloaded", Severity: audit.Info, Fields: map[string]any{"trigger": trigger, "file": c.File}})
 	g.log.Info("configuration reloaded", "trigger", trigger)
 	g.warn(warns)

@@ -74,7 +74,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
 	h["Strict-Transport-Security"] = []string{rt.hsts}
-	x := &policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, Env: g.env}
+	x := &policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, ConnStart: connStart(r), Env: g.env}
 	h["X-Request-Id"] = []string{x.ID}
 	r = r.WithContext(policy.WithExchange(r.Context(), x))
 	sw := &statusWriter{ResponseWriter: w}
@@ -117,6 +117,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.Route, routeName = ro.name, ro.name
 
+	if ro.legacy != nil {
+		variant, consumer := "modern", "-"
+		if tlsState := connTLS(r); tlsState == nil || len(tlsState.PeerCertificates) == 0 {
+			variant = "legacy"
+		}
+		defer func() {
+			if x.Identity.Consumer != "" {
+				consumer = x.Identity.Consumer
+			}
+			g.metrics.Variants.WithLabelValues(ro.name, variant, consumer).Inc()
+		}()
+		if variant == "legacy" {
+			if !g.preflight(sw, r, rt) {
+				return
+			}
+			ro.legacy.ServeHTTP(sw, r)
+			return
+		}
+	}
 	if tlsState := connTLS(r); tlsState != nil && len(tlsState.VerifiedChains) > 0 {
 		x.Identity.ClientCert = tlsState.VerifiedChains[0][0]
 		x.Identity.Methods = append(x.Identity.Methods, "client_certificate")
@@ -126,13 +145,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "this route requires a client certificate", Cause: errNoCert})
 		return
 	}
-	if r.ContentLength > rt.maxBody {
-		policy.Deny(sw, r, policy.Problem{Status: http.StatusRequestEntityTooLarge, Reason: "body_too_large",
-			Detail: "the request body exceeds the limit", Close: true})
+	if !g.preflight(sw, r, rt) {
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(sw, r.Body, rt.maxBody)
-	}
 	ro.handler.ServeHTTP(sw, r)
+}
+
+// preflight applies the body limit; false means the request was refused.
+func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request, rt *snapshot) bool {
+	if r.ContentLength > rt.maxBody {
+		policy.Deny(w, r, policy.Problem{Status: http.StatusRequestEntityTooLarge, Reason: "body_too_large",
+			Detail: "the request body exceeds the limit", Close: true})
+		return false
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+	}
+	return true
 }

@@ -38,6 +38,14 @@ type env struct {
 	g            *Gateway
 	cfgPath      string
 	vars         map[string]any
+	clock        atomic.Pointer[time.Time] // when set, the gateway's clock
+}
+
+func (e *env) now() time.Time {
+	if t := e.clock.Load(); t != nil {
+		return *t
+	}
+	return time.Now()
 }
 
 // upstreamEcho answers JSON with what it received.
@@ -88,6 +96,24 @@ routes:
     path_prefix: /secure/
     upstream: up
     require_client_cert: true
+{{- if .Legacy}}
+  - name: partner
+    path_prefix: /partner/
+    upstream: up
+    require_client_cert: true
+    legacy:
+      policies:
+        - type: headers
+          request:
+            set:
+              X-Legacy: "yes"
+      rate_limit:
+        requests_per_second: 1
+        burst: 3
+      deprecation: 2026-01-01
+      sunset: 2027-01-01T00:00:00Z
+      link: https://docs.example.com/partners/mtls
+{{- end}}
   - name: readonly
     path_prefix: /ro/
     methods: [GET]
@@ -134,7 +160,7 @@ func newEnv(t *testing.T, vars map[string]any) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	e.g, err = New(c, warns, Options{Audit: audit.New(e.sink), Log: log})
+	e.g, err = New(c, warns, Options{Audit: audit.New(e.sink), Log: log, Now: e.now})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

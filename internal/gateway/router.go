@@ -14,6 +14,7 @@ type route struct {
 	methods           map[string]bool // nil: any
 	requireClientCert bool
 	handler           http.Handler // policies, then the upstream
+	legacy            http.Handler // the legacy variant, for connections without a client certificate; nil if none
 }
 
 // router picks the route for a request: the most specific host (exact,

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/framing"
@@ -52,3 +54,16 @@ func framingViolation(r *http.Request) (string, bool) { return framing.Violated(
 
 // connTLS returns the connection's TLS state.
 func connTLS(r *http.Request) *tls.ConnectionState { return r.TLS }
+
+type connStartKey struct{}
+
+// connContext records the framing guard and when the connection was
+// accepted, for policies that bound a connection's age.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(framing.ConnContext(ctx, c), connStartKey{}, time.Now())
+}
+
+func connStart(r *http.Request) time.Time {
+	t, _ := r.Context().Value(connStartKey{}).(time.Time)
+	return t
+}

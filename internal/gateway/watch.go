@@ -77,11 +77,11 @@ func (g *Gateway) Watch(ctx context.Context) error {
 					return
 				}
 				g.log.Warn("config watch error", "err", err)
+			case <-g.reloaded: // any successful reload, SIGHUP included
+				update()
 			case <-fire:
 				fire = nil
-				if err := g.Reload("file_change"); err == nil {
-					update()
-				}
+				_ = g.Reload("file_change")
 			}
 		}
 	}()

@@ -22,6 +22,7 @@ type Metrics struct {
 	Reloads        *prometheus.CounterVec   // result
 	Certs          *CertCollector           // seconds to expiry of certificates in use
 	OpenConns      *prometheus.GaugeVec     // listener
+	Variants       *prometheus.CounterVec   // route, variant (modern|legacy), consumer
 }
 
 // New returns metrics registered on a fresh registry, with Go runtime and
@@ -50,12 +51,16 @@ func New() *Metrics {
 			Name: "warden_config_reloads_total", Help: "Configuration reload attempts by result.",
 		}, []string{"result"}),
 		Certs: NewCertCollector(),
+		Variants: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_route_variant_requests_total",
+			Help: "Requests to routes with a legacy variant, by variant (modern or legacy) and consumer: the migration's progress.",
+		}, []string{"route", "variant", "consumer"}),
 		OpenConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "warden_open_connections", Help: "Open client connections by listener.",
 		}, []string{"listener"}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Latency, m.Denies, m.Handshakes, m.UpstreamErrors,
-		m.Reloads, m.Certs, m.OpenConns,
+		m.Reloads, m.Certs, m.OpenConns, m.Variants,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

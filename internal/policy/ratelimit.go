@@ -1,0 +1,141 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+func init() { Register("rate_limit", newRateLimit) }
+
+// RateLimitConfig is the config block of the local rate_limit policy.
+type RateLimitConfig struct {
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	Burst             int     `yaml:"burst"`
+	// Key selects what is limited: client_ip (default), consumer (the
+	// authenticated consumer, falling back to the client IP) or route.
+	Key string `yaml:"key"`
+}
+
+// RateLimit is a token bucket per key, in this process's memory.
+type RateLimit struct {
+	limit rate.Limit
+	burst int
+	key   string
+
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter
+}
+
+var _ Policy = (*RateLimit)(nil)
+
+// maxBuckets bounds memory under a flood of distinct keys: past it, full
+// (idle) buckets are dropped, and if none is, the map starts afresh.
+const maxBuckets = 100_000
+
+func newRateLimit(decode Decode) (Policy, error) {
+	var c RateLimitConfig
+	if err := decode(&c); err != nil {
+		return nil, err
+	}
+	return NewRateLimit(c)
+}
+
+// NewRateLimit builds the policy.
+func NewRateLimit(c RateLimitConfig) (*RateLimit, error) {
+	if c.RequestsPerSecond <= 0 || math.IsInf(c.RequestsPerSecond, 0) || math.IsNaN(c.RequestsPerSecond) {
+		return nil, fmt.Errorf("requests_per_second must be a positive number")
+	}
+	if c.Burst == 0 {
+		c.Burst = max(1, int(math.Ceil(c.RequestsPerSecond)))
+	}
+	if c.Burst < 1 {
+		return nil, fmt.Errorf("burst must be at least 1")
+	}
+	switch c.Key {
+	case "":
+		c.Key = "client_ip"
+	case "client_ip", "consumer", "route":
+	default:
+		return nil, fmt.Errorf("key %q is not one of client_ip, consumer, route", c.Key)
+	}
+	return &RateLimit{limit: rate.Limit(c.RequestsPerSecond), burst: c.Burst, key: c.Key, buckets: map[string]*rate.Limiter{}}, nil
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (p *RateLimit) keyOf(r *http.Request, x *Exchange) string {
+	switch {
+	case p.key == "route":
+		return "route"
+	case p.key == "consumer" && x != nil && x.Identity.Consumer != "":
+		return "consumer:" + x.Identity.Consumer
+	}
+	return "ip:" + clientIP(r)
+}
+
+// allow takes a token for key, or returns how long until one is free.
+func (p *RateLimit) allow(key string, now time.Time) (bool, time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lim, ok := p.buckets[key]
+	if !ok {
+		if len(p.buckets) >= maxBuckets {
+			p.evict(now)
+		}
+		lim = rate.NewLimiter(p.limit, p.burst)
+		p.buckets[key] = lim
+	}
+	if lim.AllowN(now, 1) {
+		return true, 0
+	}
+	res := lim.ReserveN(now, 1)
+	wait := res.DelayFrom(now)
+	res.CancelAt(now)
+	return false, wait
+}
+
+func (p *RateLimit) evict(now time.Time) {
+	for k, lim := range p.buckets {
+		if lim.TokensAt(now) >= float64(p.burst) {
+			delete(p.buckets, k)
+		}
+	}
+	if len(p.buckets) >= maxBuckets {
+		clear(p.buckets)
+	}
+}
+
+// Wrap implements Policy.
+func (p *RateLimit) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := ExchangeOf(r)
+		var now time.Time
+		if x != nil {
+			now = x.Env.Clock()
+		} else {
+			now = time.Now()
+		}
+		ok, wait := p.allow(p.keyOf(r, x), now)
+		if !ok {
+			secs := max(1, int(math.Ceil(wait.Seconds())))
+			Deny(w, r, Problem{Status: http.StatusTooManyRequests, Reason: "rate_limited",
+				Detail: "too many requests; retry later", Severity: "info",
+				Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
