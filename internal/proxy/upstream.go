@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wardengw/warden/internal/pki"
+	"github.com/wardengw/warden/internal/tlsserver"
 )
 
 // Defaults applied by New to zero-valued UpstreamConfig fields.
@@ -204,14 +205,8 @@ func (u *Upstream) tlsConfig(cfg *UpstreamConfig) *tls.Config {
 		RootCAs:              cfg.RootCAs,
 		GetClientCertificate: cfg.GetClientCertificate,
 		MinVersion:           tls.VersionTLS12,
-		CipherSuites: []uint16{ // TLS 1.2 only; TLS 1.3 suites are all AEAD
-			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		},
+		CipherSuites:         tlsserver.DefaultCipherSuites(), // the same ECDHE-AEAD policy as the inbound side
+
 		Time: func() time.Time { return u.now() },
 	}
 	if len(cfg.Pins) > 0 {
