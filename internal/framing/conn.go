@@ -98,8 +98,8 @@ type Conn struct {
 
 var _ net.Conn = (*Conn)(nil)
 
-// Wrap guards c. To keep r.TLS and HTTP/2 working, use NewListener
-// rather than wrapping a *tls.Conn by hand.
+// Wrap guards c. To keep r.TLS and HTTP/2 working, use Guard or
+// GuardListener rather than wrapping a *tls.Conn by hand.
 func Wrap(c net.Conn, lim Limits) *Conn {
 	return &Conn{Conn: c, max: lim.maxHeaderBytes(), req: -1}
 }

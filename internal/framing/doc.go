@@ -16,10 +16,12 @@
 // The guard has to see plaintext, so it sits above TLS. net/http only does
 // ALPN (HTTP/2) for a conn whose dynamic type is *tls.Conn, so the guard
 // cannot wrap every conn. The choice is made per conn, after the handshake,
-// by [NewListener]:
+// by [Guard], which [GuardListener] applies to each accepted conn:
 //
-//   - the listener completes the TLS handshake itself, concurrently and with
-//     a timeout, off the Accept path (a slow handshake never stalls Accept);
+//   - the handshake is not the guard's: internal/tlsserver's listener owns
+//     it (concurrently, off the Accept path, with its timeout, connection
+//     cap, metrics and audit) and returns only *tls.Conn whose handshake
+//     completed, so GuardListener can decide synchronously in Accept;
 //   - a conn that negotiated an ALPN protocol net/http treats specially
 //     (h2, or anything but "", "http/1.1", "http/1.0") is returned as the
 //     untouched *tls.Conn, so net/http serves HTTP/2 exactly as it does today;
@@ -32,12 +34,12 @@
 //
 // Rejected alternatives: wrapping below TLS sees only ciphertext; wrapping
 // the *tls.Conn for every conn loses HTTP/2 unless the gateway runs the h2
-// server by hand; ConnContext and ConnState cannot replace the conn.
-// Costs of the chosen design, all small: http.Server.TLSHandshakeTimeout is
-// replaced by [ListenerConfig.HandshakeTimeout]; handshake failures are
-// reported through [ListenerConfig.HandshakeError], not Server.ErrorLog;
-// net/http's "HTTP request sent to HTTPS port" courtesy reply is not sent;
-// sendfile is not used for plain conns.
+// server by hand; ConnContext and ConnState cannot replace the conn;
+// handshaking in this package as well would give handshakes two owners.
+// Costs of the chosen design, all small: net/http never sees a handshake,
+// so http.Server.TLSHandshakeTimeout and Server.ErrorLog's handshake
+// messages are replaced by tlsserver's HandshakeTimeout and its audit
+// events; sendfile is not used for guarded conns.
 //
 // # How a violation reaches the handler
 //
@@ -65,11 +67,16 @@
 //
 // # Wiring in the gateway
 //
-//	ln := framing.NewListener(tls.NewListener(tcp, tlsConf), framing.ListenerConfig{})
+//	tlsSrv, err := tlsserver.NewServer(tlsserver.Settings{Certificates: certs})
+//	…
+//	ln := framing.GuardListener(
+//		tlsserver.NewListener(tcp, tlsSrv, tlsserver.ListenerOptions{Name: "https", MaxConns: 10000}),
+//		framing.Limits{MaxHeaderBytes: 64 << 10})
 //	srv := &http.Server{ConnContext: framing.ConnContext, MaxHeaderBytes: 1 << 20, Handler: h}
 //	srv.Serve(ln)
 //
-// with tlsConf.NextProtos = []string{"h2", "http/1.1"}, and first in h:
+// with no srv.TLSConfig (the listener owns the handshake; tlsserver's
+// default NextProtos offer "h2" and "http/1.1"), and first in h:
 //
 //	if reason, bad := framing.Violated(r); bad {
 //		deny(w, r, http.StatusBadRequest, reason) // sets Connection: close

@@ -2,15 +2,9 @@ package framing_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"slices"
@@ -19,12 +13,15 @@ import (
 	"time"
 
 	"github.com/wardengw/warden/internal/framing"
+	"github.com/wardengw/warden/internal/pki/pkitest"
+	"github.com/wardengw/warden/internal/tlsserver"
 )
 
 // seen is what the handler saw.
 type seen struct {
-	mu   sync.Mutex
-	reqs []string // "METHOD path proto tls=bool"
+	mu      sync.Mutex
+	reqs    []string // "METHOD path proto tls=bool"
+	guarded []string // "proto guarded=bool": whether the conn was wrapped
 }
 
 func (s *seen) list() []string {
@@ -33,9 +30,10 @@ func (s *seen) list() []string {
 	return slices.Clone(s.reqs)
 }
 
-// serve runs the gateway wiring the package documents: the guard listener,
-// ConnContext, and a handler whose first step is the violation check.
-func serve(t *testing.T, inner net.Listener, cfg framing.ListenerConfig) *seen {
+// serve runs the gateway wiring the package documents: the guard listener
+// over inner, ConnContext, and a handler whose first step is the violation
+// check.
+func serve(t *testing.T, inner net.Listener, lim framing.Limits) *seen {
 	t.Helper()
 	s := new(seen)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,11 +53,12 @@ func serve(t *testing.T, inner net.Listener, cfg framing.ListenerConfig) *seen {
 		s.mu.Lock()
 		s.reqs = append(s.reqs, fmt.Sprintf("%s %s %s tls=%v body=%q trailer=%q",
 			r.Method, r.URL.Path, r.Proto, r.TLS != nil, body, r.Trailer.Get("T")))
+		s.guarded = append(s.guarded, fmt.Sprintf("%s guarded=%v", r.Proto, framing.FromContext(r.Context()) != nil))
 		s.mu.Unlock()
 		io.WriteString(w, "ok")
 	})
 	srv := &http.Server{Handler: h, ConnContext: framing.ConnContext, ReadHeaderTimeout: 5 * time.Second}
-	ln := framing.NewListener(inner, cfg)
+	ln := framing.GuardListener(inner, lim)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return s
@@ -110,7 +109,7 @@ func TestEndToEndPlain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := serve(t, inner, framing.ListenerConfig{})
+	s := serve(t, inner, framing.Limits{})
 	c, err := net.Dial("tcp", inner.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -129,31 +128,25 @@ func TestEndToEndPlain(t *testing.T) {
 	})
 }
 
+// TestEndToEndTLS runs the gateway's layering: the guard over tlsserver's
+// listener, which owns the handshake. (That a stalled handshake does not
+// block Accept is tlsserver's to test: see its TestHandshakeTimeout.)
 func TestEndToEndTLS(t *testing.T) {
-	cert, pool := testCert(t)
+	ca := pkitest.NewRootCA(t, "Framing Test CA", pkitest.Options{})
+	leaf := ca.Issue(t, pkitest.Options{DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	tlsSrv, err := tlsserver.NewServer(tlsserver.Settings{Certificates: []tls.Certificate{leaf.TLS()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tlsSrv.Close() })
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner := tls.NewListener(tcp, &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		NextProtos:   []string{"h2", "http/1.1"},
-		MinVersion:   tls.VersionTLS12,
-	})
-	failed := make(chan error, 1)
-	s := serve(t, inner, framing.ListenerConfig{
-		HandshakeTimeout: 300 * time.Millisecond,
-		HandshakeError:   func(_ net.Addr, err error) { failed <- err },
-	})
+	inner := tlsserver.NewListener(tcp, tlsSrv, tlsserver.ListenerOptions{Name: "framing-test", HandshakeTimeout: 5 * time.Second})
+	s := serve(t, inner, framing.Limits{})
 	addr := tcp.Addr().String()
-
-	// A client that never completes its handshake neither stalls Accept
-	// nor outlives HandshakeTimeout.
-	stalled, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.Close()
+	pool := ca.Pool()
 
 	t.Run("http1 smuggle", func(t *testing.T) {
 		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
@@ -187,45 +180,14 @@ func TestEndToEndTLS(t *testing.T) {
 			!slices.Contains(got, `GET `+framing.ViolationPath+` HTTP/1.1 tls=true body="" trailer=""`) {
 			t.Fatalf("handler saw %q", got)
 		}
+		s.mu.Lock()
+		guarded := slices.Clone(s.guarded)
+		s.mu.Unlock()
+		if !slices.Contains(guarded, "HTTP/2.0 guarded=false") || slices.Contains(guarded, "HTTP/2.0 guarded=true") ||
+			!slices.Contains(guarded, "HTTP/1.1 guarded=true") || slices.Contains(guarded, "HTTP/1.1 guarded=false") {
+			t.Fatalf("conns wrapped: %q", guarded)
+		}
 	})
-
-	select {
-	case err := <-failed:
-		t.Logf("stalled handshake ended: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("stalled handshake was not timed out")
-	}
-}
-
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true,
-
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
 // TestControlUnguarded shows the attack the guard exists for: net/http on
