@@ -61,6 +61,7 @@ func Deny(w http.ResponseWriter, r *http.Request, p Problem) {
 		h[k] = v
 	}
 	b, _ := json.Marshal(body)
+	b = append(b, '\n')
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("Cache-Control", "no-store")
