@@ -27,9 +27,10 @@ type Settings struct {
 	// Certificates are chosen per ClientHello: the first that fits the
 	// server name (SNI) and the client's algorithms, else the first one.
 	Certificates []tls.Certificate
-	// ClientAuth is NoClientCert, VerifyClientCertIfGiven or
-	// RequireAndVerifyClientCert; modes that accept unverified client
-	// certificates are refused.
+	// ClientAuth is NoClientCert, RequestClientCert, VerifyClientCertIfGiven
+	// or RequireAndVerifyClientCert. RequestClientCert accepts any client
+	// certificate unverified (the route's mtls policy verifies it);
+	// RequireAnyClientCert is refused.
 	ClientAuth tls.ClientAuthType
 	// ClientCAs verifies client certificates; required when ClientAuth
 	// verifies them.
@@ -91,7 +92,16 @@ func (s Settings) Validate() error {
 		if s.ClientCAs == nil {
 			errs = append(errs, fmt.Errorf("client auth %v: needs client CAs", s.ClientAuth))
 		}
-	case tls.RequestClientCert, tls.RequireAnyClientCert:
+	case tls.RequestClientCert:
+		// client_auth "optional": the handshake succeeds with any
+		// certificate (its key possession is still proven by
+		// CertificateVerify) so that a route's mtls policy can refuse it
+		// with a precise 401 reason instead of a bare TLS alert. Nothing
+		// is verified here: ConnectionState.VerifiedChains stays empty, and
+		// only the mtls policy, after its own verification, makes a
+		// certificate an identity. ClientCAs, if set, only names the
+		// acceptable CAs in the CertificateRequest.
+	case tls.RequireAnyClientCert:
 		errs = append(errs, fmt.Errorf("client auth %v: accepts client certificates without verifying them", s.ClientAuth))
 	default:
 		errs = append(errs, fmt.Errorf("client auth %d: unknown mode", s.ClientAuth))

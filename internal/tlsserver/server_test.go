@@ -115,6 +115,7 @@ func TestSettingsValidate(t *testing.T) {
 			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, []string{"TLS 1.3 only"}},
 		{"P-224 curve id", tlsserver.Settings{Certificates: good, Curves: []tls.CurveID{21}}, []string{"not allowed"}},
 		{"weak certificate", tlsserver.Settings{Certificates: certs(weak)}, []string{"certificate 0: RSA key of 1024 bits"}},
+		{"requested client certs, verified by the route", tlsserver.Settings{Certificates: good, ClientAuth: tls.RequestClientCert}, nil},
 		{"unverified client certs", tlsserver.Settings{Certificates: good, ClientAuth: tls.RequireAnyClientCert},
 			[]string{"without verifying"}},
 		{"verify without CAs", tlsserver.Settings{Certificates: good, ClientAuth: tls.VerifyClientCertIfGiven},
