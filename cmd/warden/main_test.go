@@ -89,18 +89,18 @@ routes:
 	if !strings.Contains(errOut, "warning:") || !strings.Contains(errOut, "no backup pin") {
 		t.Errorf("want the backup-pin warning, got %q", errOut)
 	}
-	bad := strings.Replace(good, "upstream: api\n", "upstream: api\n    requre_client_cert: true\n", 1)
+	bad := strings.Replace(good, "upstream: api\n", "upstream: api\n    insecure_plaintext_upstrem: true\n", 1)
 	bad = strings.Replace(bad, "https://127.0.0.1:9", "http://127.0.0.1:9", 1)
 	p = write("bad.yaml", bad)
 	_, errOut, code = runWarden(t, "validate", "-c", p)
 	if code == 0 {
 		t.Fatal("invalid config: exit 0")
 	}
-	if !strings.Contains(errOut, p+`:12:5: routes[0].requre_client_cert: unknown key`) {
+	if !strings.Contains(errOut, p+`:12:5: routes[0].insecure_plaintext_upstrem: unknown key`) {
 		t.Errorf("error lacks file:line:column:\n%s", errOut)
 	}
 	// Decoding errors are reported first; fix the typo to see the rest.
-	p = write("bad2.yaml", strings.Replace(bad, "    requre_client_cert: true\n", "", 1))
+	p = write("bad2.yaml", strings.Replace(bad, "    insecure_plaintext_upstrem: true\n", "", 1))
 	_, errOut, _ = runWarden(t, "validate", "-c", p)
 	if !strings.Contains(errOut, "routes[0].upstream") || !strings.Contains(errOut, "TLS settings (pins") {
 		t.Errorf("want both errors:\n%s", errOut)

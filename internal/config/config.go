@@ -19,12 +19,13 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Server    Server     `yaml:"server"`
-	TLS       TLS        `yaml:"tls"`
-	Upstreams []Upstream `yaml:"upstreams"`
-	Routes    []Route    `yaml:"routes"`
-	Audit     Audit      `yaml:"audit"`
-	Log       Log        `yaml:"log"`
+	Server     Server     `yaml:"server"`
+	TLS        TLS        `yaml:"tls"`
+	Upstreams  []Upstream `yaml:"upstreams"`
+	Routes     []Route    `yaml:"routes"`
+	Revocation Revocation `yaml:"revocation"`
+	Audit      Audit      `yaml:"audit"`
+	Log        Log        `yaml:"log"`
 
 	// File is the path the config was read from; relative file names in the
 	// config are resolved against its directory.
@@ -79,6 +80,9 @@ type TLS struct {
 	ClientAuth            ClientAuth    `yaml:"client_auth"`
 	SessionTicketRotation time.Duration `yaml:"session_ticket_rotation"`
 	HSTS                  HSTS          `yaml:"hsts"`
+	// OCSPStapling staples an OCSP response to each served certificate
+	// that names an OCSP responder. Default true.
+	OCSPStapling *bool `yaml:"ocsp_stapling"`
 }
 
 // Certificate is a certificate chain and its key, in PEM files.
@@ -127,11 +131,8 @@ type Route struct {
 	Methods    []string `yaml:"methods"`
 	Upstream   string   `yaml:"upstream"`
 	// InsecurePlaintextUpstream allows an http:// upstream for this route.
-	InsecurePlaintextUpstream bool `yaml:"insecure_plaintext_upstream"`
-	// RequireClientCert refuses requests whose connection presented no
-	// client certificate verified against tls.client_auth.ca_files.
-	RequireClientCert bool         `yaml:"require_client_cert"`
-	Policies          []PolicySpec `yaml:"policies"`
+	InsecurePlaintextUpstream bool         `yaml:"insecure_plaintext_upstream"`
+	Policies                  []PolicySpec `yaml:"policies"`
 	// Legacy is a weaker variant of the route for clients that present no
 	// client certificate yet, on its way out.
 	Legacy *Legacy `yaml:"legacy"`
@@ -198,6 +199,19 @@ func (p *PolicySpec) Decode(v any) error {
 	rv := reflectValue(v)
 	d.decode(rest, rv, p.path)
 	return d.err()
+}
+
+// Revocation configures how client certificates are checked against CRLs
+// and OCSP (by the mtls policy) and how the gateway's own certificates are
+// stapled.
+type Revocation struct {
+	CRLFiles              []string      `yaml:"crl_files"`
+	CRLRefresh            time.Duration `yaml:"crl_refresh"`
+	CRLDistributionPoints *bool         `yaml:"crl_distribution_points"`
+	OCSP                  *bool         `yaml:"ocsp"`
+	Timeout               time.Duration `yaml:"timeout"`
+	MaxCRLBytes           ByteSize      `yaml:"max_crl_bytes"`
+	StaleGrace            time.Duration `yaml:"stale_grace"`
 }
 
 // Audit configures where security events go.

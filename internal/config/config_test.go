@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardengw/warden/internal/auth/mtls"
 	"github.com/wardengw/warden/internal/pki/pkitest"
+	"github.com/wardengw/warden/internal/policy"
 )
 
 // testDir writes a server certificate, a CA and an upstream CA into a temp
@@ -112,11 +114,11 @@ func TestErrors(t *testing.T) {
 		yaml string
 		want []string // each must appear in the error, as file:line:col: path: msg
 	}{
-		{"unknown key with suggestion", base + "    requre_client_cert: true\n",
-			[]string{`warden.yaml:11:5: routes[0].requre_client_cert: unknown key "requre_client_cert" (did you mean "require_client_cert"?)`}},
+		{"unknown key with suggestion", base + "    insecure_plaintext_upstrem: true\n",
+			[]string{`warden.yaml:11:5: routes[0].insecure_plaintext_upstrem: unknown key "insecure_plaintext_upstrem" (did you mean "insecure_plaintext_upstream"?)`}},
 		{"unknown top-level key", "tsl:\n  profile: modern\n" + base, []string{`warden.yaml:1:1: tsl: unknown key "tsl" (did you mean "tls"?)`}},
 		{"duplicate key", base + "    upstream: api\n", []string{`warden.yaml:11:5: routes[0].upstream: duplicate key "upstream"`}},
-		{"ill-typed bool", base + "    require_client_cert: maybe\n", []string{`warden.yaml:11:26: routes[0].require_client_cert: expected true or false, found "maybe"`}},
+		{"ill-typed bool", base + "    insecure_plaintext_upstream: maybe\n", []string{`warden.yaml:11:34: routes[0].insecure_plaintext_upstream: expected true or false, found "maybe"`}},
 		{"number where a string is expected", strings.Replace(base, "name: api\n    url", "name: 12\n    url", 1),
 			[]string{`warden.yaml:6:11: upstreams[0].name: expected a string, found int "12" (quote it)`}},
 		{"bad duration", "server:\n  https:\n    read_timeout: 10\n" + base, []string{`warden.yaml:3:19: server.https.read_timeout: expected a duration`}},
@@ -132,7 +134,11 @@ func TestErrors(t *testing.T) {
 		{"bad pin", base + "", nil},
 		{"missing upstream", strings.Replace(base, "upstream: api", "upstream: nope", 1), []string{`routes[0].upstream: no upstream named "nope"`}},
 		{"non-loopback admin", "server:\n  admin:\n    address: 0.0.0.0:9443\n" + base, []string{"server.admin.address:", "insecure_non_loopback"}},
-		{"client cert route without client auth", base + "    require_client_cert: true\n", []string{"routes[0].require_client_cert: needs tls.client_auth.mode"}},
+		{"mtls route without client auth", base + "    policies:\n      - type: mtls\n        ca_files: [certs/internal-ca.pem]\n", []string{"routes[0].policies: an mtls policy needs tls.client_auth.mode"}},
+		{"mtls policy with an empty allow list", "tls:\n  client_auth:\n    mode: optional\n    ca_files: [certs/internal-ca.pem]\n" + strings.TrimPrefix(base, "tls:\n") + "    policies:\n      - type: mtls\n        ca_files: [certs/internal-ca.pem]\n        allow: []\n",
+			[]string{"routes[0].policies[0]"}},
+		{"mtls ca file missing", "tls:\n  client_auth:\n    mode: optional\n    ca_files: [certs/internal-ca.pem]\n" + strings.TrimPrefix(base, "tls:\n") + "    policies:\n      - type: mtls\n        ca_files: [nope.pem]\n",
+			[]string{"nope.pem"}},
 		{"bad header policy", base + "    policies:\n      - type: headers\n        request:\n          set:\n            Host: evil\n",
 			[]string{"routes[0].policies[0]:", "Host is managed by the gateway"}},
 		{"unknown policy key", base + "    policies:\n      - type: headers\n        reqest: {}\n",
@@ -220,18 +226,26 @@ func TestDocsCoverSchema(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	collectKeys(reflect.TypeFor[Config](), "", keys)
-	for _, k := range []string{"request.set", "request.remove", "response.set", "response.remove", // headers
-		"requests_per_second", "burst", "key"} { // rate_limit
-		keys["routes[].policies[]."+k] = true
+	// Each policy type's keys, under routes[].policies[].
+	for _, t := range []reflect.Type{reflect.TypeFor[policy.HeadersConfig](), reflect.TypeFor[policy.RateLimitConfig](), reflect.TypeFor[mtls.Config]()} {
+		collectKeys(t, "routes[].policies[]", keys)
 	}
+	// The mtls matcher is documented once, as match.<key>.
+	collectKeys(reflect.TypeFor[mtls.Match](), "match", keys)
 	for k := range keys {
 		if !strings.Contains(string(doc), "`"+k+"`") {
 			t.Errorf("docs/configuration.md does not document `%s`", k)
 		}
 	}
-	documented := regexp.MustCompile("\\| `([a-z_\\[\\]]+\\.[a-z_\\[\\].]+)` \\|").FindAllStringSubmatch(string(doc), -1)
-	if len(documented) < len(keys) {
-		t.Errorf("found %d documented keys in tables, want at least %d", len(documented), len(keys))
+	documented := regexp.MustCompile("\\| `([a-z_\\[\\]]+\\.[a-z0-9_\\[\\].]+)` \\|").FindAllStringSubmatch(string(doc), -1)
+	inTable := map[string]bool{}
+	for _, m := range documented {
+		inTable[m[1]] = true
+	}
+	for k := range keys {
+		if !inTable[k] {
+			t.Errorf("`%s` has no row of its own in a table of docs/configuration.md", k)
+		}
 	}
 	for _, m := range documented {
 		if !keys[m[1]] {
@@ -259,6 +273,8 @@ func collectKeys(t reflect.Type, prefix string, out map[string]bool) {
 			ft = ft.Elem()
 		}
 		switch {
+		case ft == reflect.TypeFor[mtls.Match]() || ft.Kind() == reflect.Slice && ft.Elem() == reflect.TypeFor[mtls.Match]():
+			out[key] = true // a matcher: its keys are documented once
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && ft.Elem() != reflect.TypeFor[PolicySpec]():
 			collectKeys(ft.Elem(), key+"[]", out)
 		case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]():

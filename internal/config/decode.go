@@ -4,12 +4,15 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wardengw/warden/internal/policy"
 )
 
 // Pos is a position in a config file.
@@ -65,6 +68,7 @@ type unmarshaler interface {
 var (
 	durationType      = reflect.TypeFor[time.Duration]()
 	timeType          = reflect.TypeFor[time.Time]()
+	filePathType      = reflect.TypeFor[policy.FilePath]()
 	textUnmarshalType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	unmarshalerType   = reflect.TypeFor[unmarshaler]()
 )
@@ -110,6 +114,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.Type() == durationType {
 		d.decodeDuration(n, v, path)
+		return
+	}
+	if v.Type() == filePathType {
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" || n.Value == "" {
+			d.errorf(n, path, "expected a file name, found %s", kindName(n))
+			return
+		}
+		p := n.Value
+		if !filepath.IsAbs(p) && d.file != "" {
+			p = filepath.Join(filepath.Dir(d.file), p)
+		}
+		v.SetString(p)
 		return
 	}
 	if v.Type() == timeType {

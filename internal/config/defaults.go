@@ -30,6 +30,10 @@ const (
 	DefaultLegacyRate  = 5.0
 	DefaultLegacyBurst = 10
 
+	DefaultCRLRefresh        = 5 * time.Minute
+	DefaultRevocationTimeout = 3 * time.Second
+	DefaultMaxCRLBytes       = 10 << 20
+
 	DefaultClientAuthMode = "none"
 	DefaultAuditFile      = "-"
 	DefaultLogLevel       = "info"
@@ -68,6 +72,21 @@ func (c *Config) applyDefaults() {
 	if t.HSTS.IncludeSubdomains == nil {
 		yes := true
 		t.HSTS.IncludeSubdomains = &yes
+	}
+
+	yes := true
+	if t.OCSPStapling == nil {
+		t.OCSPStapling = &yes
+	}
+	rv := &c.Revocation
+	setDefault(&rv.CRLRefresh, DefaultCRLRefresh)
+	setDefault(&rv.Timeout, DefaultRevocationTimeout)
+	setDefault(&rv.MaxCRLBytes, DefaultMaxCRLBytes)
+	if rv.CRLDistributionPoints == nil {
+		rv.CRLDistributionPoints = &yes
+	}
+	if rv.OCSP == nil {
+		rv.OCSP = &yes
 	}
 
 	for i := range c.Upstreams {

@@ -377,8 +377,8 @@ func (v *validator) routes(upstreams map[string]*url.URL) {
 		case r.InsecurePlaintextUpstream:
 			v.errorf(p+".insecure_plaintext_upstream", "upstream %q is https; remove insecure_plaintext_upstream", r.Upstream)
 		}
-		if r.RequireClientCert && v.c.TLS.ClientAuth.Mode == "none" {
-			v.errorf(p+".require_client_cert", "needs tls.client_auth.mode optional or require, with ca_files")
+		if usesMTLS(r.Policies) && v.c.TLS.ClientAuth.Mode == "none" {
+			v.errorf(p+".policies", "an mtls policy needs tls.client_auth.mode optional or require, so that clients are asked for a certificate")
 		}
 		if r.Legacy != nil {
 			v.legacy(p+".legacy", r)
@@ -443,7 +443,28 @@ func isJoinedConfigErrors(err error) bool {
 	return true
 }
 
+func usesMTLS(ps []PolicySpec) bool {
+	for _, p := range ps {
+		if p.Type == "mtls" {
+			return true
+		}
+	}
+	return false
+}
+
 func (v *validator) misc() {
+	rv := v.c.Revocation
+	for i, f := range rv.CRLFiles {
+		if _, err := os.Stat(v.c.PathOf(f)); err != nil {
+			v.errorf(fmt.Sprintf("revocation.crl_files[%d]", i), "%v", err)
+		}
+	}
+	if rv.CRLRefresh < 10*time.Second {
+		v.errorf("revocation.crl_refresh", "must be at least 10s")
+	}
+	if rv.Timeout > rv.CRLRefresh {
+		v.errorf("revocation.timeout", "must not exceed crl_refresh")
+	}
 	switch v.c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

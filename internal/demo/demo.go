@@ -112,8 +112,18 @@ routes:
   - name: secure
     path_prefix: /secure/
     upstream: demo
-    require_client_cert: true
     policies:
+      - type: mtls
+        ca_files: [ca.pem]
+        # The demo CA publishes no CRL or OCSP responder, so there is
+        # nothing to check; with a real CA keep the default, hard_fail.
+        revocation: "off"
+        consumers:
+          - name: demo-client
+            match:
+              spiffe_id: spiffe://warden.demo/client/demo
+        forward:
+          identity_header: X-Client-Identity
       - type: headers
         request:
           set:

@@ -3,7 +3,6 @@ package gateway
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/proxy"
+	"github.com/wardengw/warden/internal/revocation"
 	"github.com/wardengw/warden/internal/telemetry"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
@@ -27,11 +27,17 @@ type snapshot struct {
 	maxBody   int64
 	certs     []telemetry.CertInfo
 	files     []string // files whose change triggers a reload
+
+	identityHeaders []string            // identity headers of mtls policies: stripped from every request
+	issuers         []*x509.Certificate // client CAs, for the revocation checker's CRL files
+	revocation      *revocation.Checker // checks client certificates; started when the snapshot goes live
+	revocationCfg   revocation.Config
 }
 
 // build turns a validated config into TLS settings and a runtime. It loads
-// files but listens on nothing and changes no running state.
-func build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
+// files but listens on nothing, fetches nothing and changes no running
+// state.
+func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
 	rt := &snapshot{cfg: c, upstreams: map[string]*proxy.Upstream{}, maxBody: int64(c.Server.HTTPS.MaxBodyBytes)}
 	st, err := buildTLS(c, rt)
 	if err != nil {
@@ -64,7 +70,7 @@ func build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
 
 	routes := make([]*route, 0, len(c.Routes))
 	for _, r := range c.Routes {
-		ro := &route{name: r.Name, host: r.Host, prefix: r.PathPrefix, requireClientCert: r.RequireClientCert}
+		ro := &route{name: r.Name, host: r.Host, prefix: r.PathPrefix}
 		if len(r.Methods) > 0 {
 			ro.methods = map[string]bool{}
 			for _, m := range r.Methods {
@@ -72,6 +78,9 @@ func build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
 			}
 		}
 		ps, err := buildPolicies(r.Policies)
+		if err == nil {
+			err = rt.policyFacts(ps)
+		}
 		if err != nil {
 			rt.close()
 			return st, nil, fmt.Errorf("route %s: %w", r.Name, err)
@@ -79,6 +88,9 @@ func build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
 		ro.handler = policy.Chain(rt.upstreams[r.Upstream], ps...)
 		if l := r.Legacy; l != nil {
 			lps, err := buildPolicies(l.Policies)
+			if err == nil {
+				err = rt.policyFacts(lps)
+			}
 			if err != nil {
 				rt.close()
 				return st, nil, fmt.Errorf("route %s legacy: %w", r.Name, err)
@@ -96,7 +108,56 @@ func build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
 		routes = append(routes, ro)
 	}
 	rt.router = newRouter(routes)
+	if err := g.buildRevocation(c, rt); err != nil {
+		rt.close()
+		return st, nil, err
+	}
 	return st, rt, nil
+}
+
+// buildRevocation makes the snapshot's revocation checker. It loads CRL
+// files (no network) and is started only when the snapshot goes live.
+func (g *Gateway) buildRevocation(c *config.Config, rt *snapshot) error {
+	rv := c.Revocation
+	files := make([]string, len(rv.CRLFiles))
+	for i, f := range rv.CRLFiles {
+		files[i] = c.PathOf(f)
+	}
+	rt.files = append(rt.files, files...)
+	rt.revocationCfg = revocation.Config{
+		CRLFiles: files, CRLRefresh: rv.CRLRefresh, Timeout: rv.Timeout, MaxCRLBytes: int64(rv.MaxCRLBytes),
+		StaleGrace: rv.StaleGrace, DisableDistributionPoints: !*rv.CRLDistributionPoints, DisableOCSP: !*rv.OCSP,
+		Now: g.env.Now, Audit: g.audit, Registry: g.metrics.Registry, Log: g.log,
+	}
+	var err error
+	if rt.revocation, err = revocation.New(rt.revocationCfg, rt.issuers); err != nil {
+		return fmt.Errorf("revocation: %w", err)
+	}
+	return nil
+}
+
+// policyFacts collects what the gateway must know of built policies:
+// files to watch, identity headers to strip, CAs for CRL verification.
+func (rt *snapshot) policyFacts(ps []policy.Policy) error {
+	for _, p := range ps {
+		if f, ok := p.(interface{ Files() []string }); ok {
+			for _, name := range f.Files() {
+				rt.files = append(rt.files, name)
+				certs, err := config.LoadCerts(name)
+				if err != nil {
+					return err
+				}
+				rt.issuers = append(rt.issuers, certs...)
+				for _, ca := range certs {
+					rt.certs = append(rt.certs, telemetry.CertInfoOf("client_ca", "", ca))
+				}
+			}
+		}
+		if h, ok := p.(interface{ IdentityHeader() string }); ok && h.IdentityHeader() != "" {
+			rt.identityHeaders = append(rt.identityHeaders, h.IdentityHeader())
+		}
+	}
+	return nil
 }
 
 func buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, error) {
@@ -133,7 +194,10 @@ func buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, error) {
 	}
 	switch t.ClientAuth.Mode {
 	case "optional":
-		st.ClientAuth = tls.VerifyClientCertIfGiven
+		// The handshake accepts any certificate; each route's mtls policy
+		// verifies it against the route's bundle and refuses with a precise
+		// reason. Until then it is not an identity.
+		st.ClientAuth = tls.RequestClientCert
 	case "require":
 		st.ClientAuth = tls.RequireAndVerifyClientCert
 	default:
@@ -149,6 +213,7 @@ func buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, error) {
 			rt.files = append(rt.files, c.PathOf(f))
 			for _, ca := range certs {
 				st.ClientCAs.AddCert(ca)
+				rt.issuers = append(rt.issuers, ca)
 				rt.certs = append(rt.certs, telemetry.CertInfoOf("client_ca", "", ca))
 			}
 		}
@@ -221,15 +286,16 @@ func hstsValue(h config.HSTS) string {
 	return v
 }
 
-// close releases the runtime's idle upstream connections.
+// close releases the runtime's idle upstream connections and stops its
+// revocation checker.
 func (rt *snapshot) close() {
 	for _, u := range rt.upstreams {
 		u.CloseIdleConnections()
 	}
+	if rt.revocation != nil {
+		rt.revocation.Close()
+	}
 }
-
-// errNoCert is returned for a route that requires a client certificate.
-var errNoCert = errors.New("no verified client certificate")
 
 var _ http.Handler = (*proxy.Upstream)(nil)
 

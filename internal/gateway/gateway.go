@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/revocation"
 	"github.com/wardengw/warden/internal/telemetry"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
@@ -40,6 +42,11 @@ type Gateway struct {
 	tls *tlsserver.Server
 	rt  atomic.Pointer[snapshot]
 
+	ctx        context.Context // ends at Shutdown: background work stops
+	cancel     context.CancelFunc
+	revocation revocationRef
+	stapling   *tlsserver.Stapling
+
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
 
@@ -59,19 +66,66 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 		o.Log = slog.Default()
 	}
 	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1)}
-	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now}
-	st, rt, err := build(c)
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation}
+	st, rt, err := g.build(c)
 	if err != nil {
+		g.cancel()
 		return nil, err
 	}
 	if g.tls, err = tlsserver.NewServer(st); err != nil {
 		rt.close()
+		g.cancel()
 		return nil, fmt.Errorf("tls: %w", err)
 	}
-	g.rt.Store(rt)
-	g.metrics.Certs.Set(rt.certs)
+	stapler, err := revocation.NewStapler(revocation.Config{Timeout: c.Revocation.Timeout, CRLRefresh: c.Revocation.CRLRefresh,
+		Now: o.Now, Audit: o.Audit, Registry: o.Metrics.Registry, Log: o.Log})
+	if err != nil {
+		rt.close()
+		g.cancel()
+		return nil, fmt.Errorf("ocsp stapling: %w", err)
+	}
+	g.stapling = tlsserver.NewStapling(g.tls, stapler, o.Log)
+	if err := g.applyTLS(c, st); err != nil {
+		rt.close()
+		g.cancel()
+		return nil, err
+	}
+	g.goLive(rt)
 	g.warn(warns)
 	return g, nil
+}
+
+// applyTLS installs TLS settings, with OCSP staples when enabled.
+func (g *Gateway) applyTLS(c *config.Config, st tlsserver.Settings) error {
+	if *c.TLS.OCSPStapling {
+		ctx, cancel := context.WithTimeout(g.ctx, 2*c.Revocation.Timeout)
+		defer cancel()
+		return g.stapling.Update(ctx, st)
+	}
+	g.stapling.Forget()
+	return g.tls.Update(st)
+}
+
+// goLive makes rt the snapshot in force and starts its background work.
+func (g *Gateway) goLive(rt *snapshot) {
+	rt.revocation.Start(g.ctx)
+	g.revocation.set(rt.revocation)
+	g.rt.Store(rt)
+	g.metrics.Certs.Set(rt.certs)
+}
+
+// revocationRef is the Env's revocation checker: a stable value whose
+// checker is swapped on reload.
+type revocationRef struct {
+	p atomic.Pointer[revocation.Checker]
+}
+
+func (r *revocationRef) set(c *revocation.Checker) { r.p.Store(c) }
+
+// CheckChain implements policy.RevocationChecker.
+func (r *revocationRef) CheckChain(ctx context.Context, chain []*x509.Certificate) error {
+	return r.p.Load().CheckChain(ctx, chain)
 }
 
 func (g *Gateway) warn(warns []config.Warning) {
@@ -96,6 +150,11 @@ func (g *Gateway) Start() error {
 	g.lnHTTPS = g.wrapListener(rawHTTPS, s.HTTPS)
 	g.https = g.newHTTPSServer(s.HTTPS)
 	g.serve(g.https, g.lnHTTPS, "https")
+	g.wg.Add(1)
+	go func() { // keeps staples fresh; a no-op for certificates without an OCSP URL
+		defer g.wg.Done()
+		g.stapling.Run(g.ctx, tlsserver.DefaultStapleCheck)
+	}()
 
 	if s.HTTP != nil {
 		if g.lnHTTP, err = net.Listen("tcp", s.HTTP.Address); err != nil {
@@ -180,6 +239,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			srv.Close()
 		}
 	}
+	g.cancel()
 	g.wg.Wait()
 	g.tls.Close()
 	g.rt.Load().close()
@@ -208,16 +268,15 @@ func (g *Gateway) Reload(trigger string) error {
 	if err := sameListeners(old.cfg, c); err != nil {
 		return fail(err)
 	}
-	st, rt, err := build(c)
+	st, rt, err := g.build(c)
 	if err != nil {
 		return fail(err)
 	}
-	if err := g.tls.Update(st); err != nil {
+	if err := g.applyTLS(c, st); err != nil {
 		rt.close()
 		return fail(err)
 	}
-	g.rt.Store(rt)
-	g.metrics.Certs.Set(rt.certs)
+	g.goLive(rt)
 	// Requests in flight on the old runtime finish on their pooled
 	// connections; only idle ones are closed now.
 	old.close()

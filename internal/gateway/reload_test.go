@@ -128,9 +128,9 @@ func TestHotReloadUnderLoad(t *testing.T) {
 
 	// 3. A broken replacement is refused; the running config keeps serving.
 	failsBefore := countEvents(e.sink, "config_reload_failed")
-	writeAtomic(t, e.cfgPath, strings.Replace(renderedConfig(t, e), "require_client_cert", "requre_client_cert", 1))
+	writeAtomic(t, e.cfgPath, strings.Replace(renderedConfig(t, e), "path_prefix: /ro/", "path_prefx: /ro/", 1))
 	ev := e.waitEvent(nth("config_reload_failed", failsBefore+1))
-	if !strings.Contains(ev.Detail, "requre_client_cert") || ev.Severity != audit.Critical {
+	if !strings.Contains(ev.Detail, "path_prefx") || ev.Severity != audit.Critical {
 		t.Errorf("reload failure event: %+v", ev)
 	}
 	policySeen.Delete("two")

@@ -8,13 +8,12 @@ import (
 
 // route is a compiled route: matchers and the handler chain.
 type route struct {
-	name              string
-	host              string // "" any, "api.example.com", or "*.example.com"
-	prefix            string
-	methods           map[string]bool // nil: any
-	requireClientCert bool
-	handler           http.Handler // policies, then the upstream
-	legacy            http.Handler // the legacy variant, for connections without a client certificate; nil if none
+	name    string
+	host    string // "" any, "api.example.com", or "*.example.com"
+	prefix  string
+	methods map[string]bool // nil: any
+	handler http.Handler    // policies, then the upstream
+	legacy  http.Handler    // the legacy variant, for connections without a client certificate; nil if none
 }
 
 // router picks the route for a request: the most specific host (exact,

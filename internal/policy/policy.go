@@ -19,6 +19,11 @@ type Policy interface {
 	Wrap(next http.Handler) http.Handler
 }
 
+// FilePath is a file name in a policy's config. The config decoder
+// resolves a relative one against the config file's folder, as it does for
+// every other file the config names.
+type FilePath string
+
 // Decode decodes a policy's config block (without its "type" key) into v,
 // strictly: unknown keys and ill-typed values are errors carrying their
 // position in the config file.

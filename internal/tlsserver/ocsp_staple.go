@@ -130,3 +130,11 @@ func (x *Stapling) Run(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// Forget drops the settings Stapling holds, so that Refresh does nothing
+// until the next Update: for settings applied with stapling turned off.
+func (x *Stapling) Forget() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.settings, x.staples = nil, nil
+}

@@ -1,0 +1,7 @@
+package config
+
+// The policy types a config may name. Validation builds every policy
+// block, so every type Warden has is registered here.
+import (
+	_ "github.com/wardengw/warden/internal/auth/mtls"
+)
