@@ -11,6 +11,7 @@
 #   MAX_FOREIGN=15 RETRIES=2        repeat a run when other work took >15% of the target core
 #   WARDEN_BUILD_TRIES=1            retries (30 s apart) if ./cmd/warden does not build
 #   KEEP_TMP=0                      keep the temp folder (configs, logs, PKI)
+#   WARDEN_ENV=                     extra environment for the Warden process only, e.g. "GOGC=400"
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +30,7 @@ WARDEN_BUILD_TRIES=${WARDEN_BUILD_TRIES:-1}
 MAX_FOREIGN=${MAX_FOREIGN:-15}
 RETRIES=${RETRIES:-2}
 KEEP_TMP=${KEEP_TMP:-0}
+WARDEN_ENV=${WARDEN_ENV:-}
 
 # Core layout (2 cores): core 0 runs the target under test (one at a time is
 # loaded: direct backend, Warden or nginx, each single-threaded); core 1 runs
@@ -127,7 +129,8 @@ log:
   level: warn
 EOF
 	"$B/warden" validate -c "$TMP/warden.yaml" >&2
-	GOMAXPROCS=1 taskset -c $TARGET_CORE "$B/warden" serve -c "$TMP/warden.yaml" >"$TMP/warden.log" 2>&1 &
+	# shellcheck disable=SC2086 # WARDEN_ENV is a list of NAME=value words
+	env $WARDEN_ENV GOMAXPROCS=1 taskset -c $TARGET_CORE "$B/warden" serve -c "$TMP/warden.yaml" >"$TMP/warden.log" 2>&1 &
 	PIDS+=($!)
 	PID_WARDEN=$!
 fi

@@ -120,6 +120,8 @@ type Upstream struct {
 	IdleConnTimeout       time.Duration `yaml:"idle_conn_timeout"`
 	MaxIdleConns          int           `yaml:"max_idle_conns"`
 	MaxConns              int           `yaml:"max_conns"`
+	// HTTP2 speaks HTTP/2 to the upstream when it offers it (ALPN).
+	HTTP2 bool `yaml:"http2"`
 }
 
 // Route maps host + path prefix + methods to an upstream through an

@@ -26,7 +26,8 @@ type snapshot struct {
 	hsts      string
 	maxBody   int64
 	certs     []telemetry.CertInfo
-	files     []string // files whose change triggers a reload
+	files     []string                // files whose change triggers a reload
+	noRoute   *telemetry.RouteMetrics // request metrics of requests no route matched
 
 	identityHeaders []string            // identity headers of mtls policies: stripped from every request
 	issuers         []*x509.Certificate // client CAs, for the revocation checker's CRL files
@@ -70,7 +71,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 
 	routes := make([]*route, 0, len(c.Routes))
 	for _, r := range c.Routes {
-		ro := &route{name: r.Name, host: r.Host, prefix: r.PathPrefix}
+		ro := &route{name: r.Name, host: r.Host, prefix: r.PathPrefix, metrics: g.metrics.Route(r.Name)}
 		if len(r.Methods) > 0 {
 			ro.methods = map[string]bool{}
 			for _, m := range r.Methods {
@@ -108,6 +109,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 		routes = append(routes, ro)
 	}
 	rt.router = newRouter(routes)
+	rt.noRoute = g.metrics.Route("-")
 	if err := g.buildRevocation(c, rt); err != nil {
 		rt.close()
 		return st, nil, err
@@ -235,7 +237,7 @@ func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, 
 		Name: u.Name, URL: target, ServerName: u.ServerName, Pins: pins, AllowPlaintext: plaintext,
 		DialTimeout: u.DialTimeout, TLSHandshakeTimeout: u.TLSHandshakeTimeout,
 		ResponseHeaderTimeout: u.ResponseHeaderTimeout, IdleConnTimeout: u.IdleConnTimeout,
-		MaxIdleConnsPerHost: u.MaxIdleConns, MaxConnsPerHost: u.MaxConns, TrustedProxies: trusted,
+		MaxIdleConnsPerHost: u.MaxIdleConns, MaxConnsPerHost: u.MaxConns, TrustedProxies: trusted, HTTP2: u.HTTP2,
 	}
 	if u.CAFile != "" {
 		certs, err := config.LoadCerts(c.PathOf(u.CAFile))

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -79,14 +78,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["X-Request-Id"] = []string{x.ID}
 	r = r.WithContext(policy.WithExchange(r.Context(), x))
 	sw := &statusWriter{ResponseWriter: w}
-	routeName := "-"
+	rm := rt.noRoute // the matched route's cached metric children once routed
 	defer func() {
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
 		}
-		g.metrics.Requests.WithLabelValues(routeName, strconv.Itoa(status)).Inc()
-		g.metrics.Latency.WithLabelValues(routeName).Observe(time.Since(start).Seconds())
+		rm.Request(status, time.Since(start).Seconds())
 	}()
 
 	if reason, ok := framingViolation(r); ok {
@@ -122,7 +120,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "no route matches this host and path", Severity: "info"})
 		return
 	}
-	x.Route, routeName = ro.name, ro.name
+	x.Route, rm = ro.name, ro.metrics
 
 	if ro.legacy != nil {
 		variant, consumer := "modern", "-"

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/wardengw/warden/internal/telemetry"
 )
 
 // route is a compiled route: matchers and the handler chain.
@@ -11,9 +13,10 @@ type route struct {
 	name    string
 	host    string // "" any, "api.example.com", or "*.example.com"
 	prefix  string
-	methods map[string]bool // nil: any
-	handler http.Handler    // policies, then the upstream
-	legacy  http.Handler    // the legacy variant, for connections without a client certificate; nil if none
+	methods map[string]bool         // nil: any
+	handler http.Handler            // policies, then the upstream
+	legacy  http.Handler            // the legacy variant, for connections without a client certificate; nil if none
+	metrics *telemetry.RouteMetrics // the route's request metrics, resolved once
 }
 
 // router picks the route for a request: the most specific host (exact,

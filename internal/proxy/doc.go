@@ -26,7 +26,14 @@
 //     upstream_unavailable), an audit event and the
 //     warden_upstream_errors_total metric.
 //
-// One *http.Transport per upstream keeps verified connections alive, so a
-// handshake (and its verification) is paid once per connection, not once
-// per request.
+// Each upstream keeps verified connections alive, so a handshake (and its
+// verification) is paid once per connection, not once per request. The hop
+// speaks HTTP/1.1 by default (UpstreamConfig.HTTP2 opts in to HTTP/2): a
+// lean round tripper (transport.go) runs bodiless and small-body exchanges
+// in the calling goroutine on its own pool, dialing with the same
+// tls.Config and pin check; streaming bodies, 100-continue, upgrades and
+// MaxConnsPerHost go to the standard *http.Transport. A pooled connection
+// is reused only if the upstream has neither closed it nor sent anything
+// since its last response, so a desynchronised upstream cannot answer
+// another client's request.
 package proxy

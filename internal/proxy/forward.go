@@ -25,15 +25,15 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 	h := pr.Out.Header
 	if !trusted {
 		for _, k := range spoofable {
-			h.Del(k)
+			delete(h, k) // the keys are canonical
 		}
 	}
 	in := pr.In.Header
 	setForwarded(h, in, trusted, peer, pr.In.Host)
 
-	h.Del("X-Request-Id")
+	delete(h, "X-Request-Id")
 	if x := policy.ExchangeOf(pr.In); x != nil && x.ID != "" {
-		h.Set("X-Request-Id", x.ID)
+		h["X-Request-Id"] = []string{x.ID}
 	}
 }
 
@@ -61,12 +61,17 @@ func setForwarded(out, in http.Header, trusted bool, peer netip.Addr, host strin
 			xfProto = v
 		}
 	}
+	// One backing array for the four fields; the keys are canonical.
+	v := [...]string{xff, xfHost, xfProto, fwd}
+	vs := v[:]
 	if xff != "" {
-		out.Set("X-Forwarded-For", xff)
+		out["X-Forwarded-For"] = vs[0:1:1]
+	} else {
+		delete(out, "X-Forwarded-For")
 	}
-	out.Set("X-Forwarded-Host", xfHost)
-	out.Set("X-Forwarded-Proto", xfProto)
-	out.Set("Forwarded", fwd)
+	out["X-Forwarded-Host"] = vs[1:2:2]
+	out["X-Forwarded-Proto"] = vs[2:3:3]
+	out["Forwarded"] = vs[3:4:4]
 }
 
 func joinChain(prior, next string) string {
@@ -103,6 +108,7 @@ func (u *Upstream) isTrusted(peer netip.Addr) bool {
 // "unknown".
 func forwardedElement(peer netip.Addr, host string) string {
 	var b strings.Builder
+	b.Grow(64 + len(host))
 	b.WriteString("for=")
 	switch {
 	case !peer.IsValid():

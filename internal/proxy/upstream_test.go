@@ -75,18 +75,37 @@ func TestNewReportsEveryError(t *testing.T) {
 func TestTransportSettings(t *testing.T) {
 	p := newPKI(t)
 	b := newBackend(t, p.good.TLS(), nil, nil)
-	cfg := p.config(t, b)
-	cfg.Pins = pki.PinSet{pinOf(p.good)}
-	u := mustNew(t, cfg)
-	tr := u.transport
-	if tr.Proxy != nil || !tr.ForceAttemptHTTP2 || tr.TLSHandshakeTimeout != DefaultTLSHandshakeTimeout ||
-		tr.ResponseHeaderTimeout != DefaultResponseHeaderTimeout || tr.IdleConnTimeout != DefaultIdleConnTimeout ||
-		tr.MaxIdleConnsPerHost != DefaultMaxIdleConnsPerHost || tr.MaxConnsPerHost != 0 {
-		t.Errorf("transport = %+v", tr)
-	}
-	c := tr.TLSClientConfig
-	if c.InsecureSkipVerify || c.MinVersion != tls.VersionTLS12 || c.ServerName != upstreamName || c.VerifyConnection == nil {
-		t.Errorf("TLS config: skip=%v min=%x sni=%q pinning=%v", c.InsecureSkipVerify, c.MinVersion, c.ServerName, c.VerifyConnection != nil)
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
+			cfg := p.config(t, b)
+			cfg.Pins = pki.PinSet{pinOf(p.good)}
+			cfg.HTTP2 = h2
+			u := mustNew(t, cfg)
+			tr := u.transport
+			if tr.Proxy != nil || tr.ForceAttemptHTTP2 != h2 || tr.TLSHandshakeTimeout != DefaultTLSHandshakeTimeout ||
+				tr.ResponseHeaderTimeout != DefaultResponseHeaderTimeout || tr.IdleConnTimeout != DefaultIdleConnTimeout ||
+				tr.MaxIdleConnsPerHost != DefaultMaxIdleConnsPerHost || tr.MaxConnsPerHost != 0 {
+				t.Errorf("transport = %+v", tr)
+			}
+			c := tr.TLSClientConfig
+			if c.InsecureSkipVerify || c.MinVersion != tls.VersionTLS12 || c.ServerName != upstreamName || c.VerifyConnection == nil {
+				t.Errorf("TLS config: skip=%v min=%x sni=%q pinning=%v", c.InsecureSkipVerify, c.MinVersion, c.ServerName, c.VerifyConnection != nil)
+			}
+			// HTTP/1.1, the default, goes through the lean path, with the
+			// same TLS policy (the very tls.Config) and limits.
+			if h2 {
+				if u.h1 != nil {
+					t.Error("HTTP/2 upstream has the HTTP/1.1 lean path")
+				}
+				return
+			}
+			h := u.h1
+			if h == nil || h.tlsConfig != c || h.fallback != tr || h.handshakeTimeout != DefaultTLSHandshakeTimeout ||
+				h.headerTimeout != DefaultResponseHeaderTimeout || h.idleTimeout != DefaultIdleConnTimeout ||
+				h.maxIdle != DefaultMaxIdleConnsPerHost || h.dialer.Timeout != DefaultDialTimeout {
+				t.Errorf("lean transport = %+v", h)
+			}
+		})
 	}
 }
 
@@ -251,14 +270,19 @@ func TestUpstreamMTLS(t *testing.T) {
 }
 
 // TestKeepAlive: the verified handshake is paid once for many requests,
-// over HTTP/1.1 and HTTP/2.
+// over HTTP/1.1 (the default, even when the upstream offers h2) and over
+// HTTP/2 when enabled.
 func TestKeepAlive(t *testing.T) {
 	p := newPKI(t)
-	for _, h2 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
-			b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.EnableHTTP2 = h2 }, nil)
+	for _, tt := range []struct {
+		offerH2, enableH2 bool
+		wantProto         int
+	}{{false, false, 1}, {true, false, 1}, {true, true, 2}} {
+		t.Run(fmt.Sprintf("offered=%v,enabled=%v", tt.offerH2, tt.enableH2), func(t *testing.T) {
+			b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.EnableHTTP2 = tt.offerH2 }, nil)
 			cfg := p.config(t, b)
 			cfg.Pins = pki.PinSet{pinOf(p.good)}
+			cfg.HTTP2 = tt.enableH2
 			u := mustNew(t, cfg)
 			e := newEnv()
 			for i := range 50 {
@@ -271,8 +295,8 @@ func TestKeepAlive(t *testing.T) {
 			if h, n := b.handshakes.Load(), b.hits.Load(); h != 1 || n != 50 {
 				t.Fatalf("%d handshakes for %d requests, want 1 for 50", h, n)
 			}
-			if _, _, proto := b.last(); (proto == 2) != h2 {
-				t.Fatalf("upstream saw HTTP/%d", proto)
+			if _, _, proto := b.last(); proto != tt.wantProto {
+				t.Fatalf("upstream saw HTTP/%d, want HTTP/%d", proto, tt.wantProto)
 			}
 		})
 	}
@@ -325,17 +349,19 @@ func TestTimeouts(t *testing.T) {
 	}()
 
 	tests := []struct {
-		name string
-		url  *url.URL
+		name  string
+		url   *url.URL
+		http2 bool
 	}{
-		{"response header timeout", silent.url(t)},
-		{"response header timeout HTTP/2", silentH2.url(t)},
-		{"TLS handshake timeout", &url.URL{Scheme: "https", Host: ln.Addr().String()}},
+		{"response header timeout", silent.url(t), false},
+		{"response header timeout HTTP/2", silentH2.url(t), true},
+		{"TLS handshake timeout", &url.URL{Scheme: "https", Host: ln.Addr().String()}, false},
+		{"TLS handshake timeout, standard transport", &url.URL{Scheme: "https", Host: ln.Addr().String()}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := UpstreamConfig{Name: "slow", URL: tt.url, ServerName: upstreamName, RootCAs: p.root.Pool(),
-				TLSHandshakeTimeout: 200 * time.Millisecond, ResponseHeaderTimeout: 200 * time.Millisecond}
+				TLSHandshakeTimeout: 200 * time.Millisecond, ResponseHeaderTimeout: 200 * time.Millisecond, HTTP2: tt.http2}
 			u := mustNew(t, cfg)
 			e := newEnv()
 			rec := httptest.NewRecorder()
