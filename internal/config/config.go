@@ -69,6 +69,9 @@ type AdminListener struct {
 	Address string `yaml:"address"`
 	// InsecureNonLoopback allows an address other than loopback.
 	InsecureNonLoopback bool `yaml:"insecure_non_loopback"`
+	// ClientCAFiles turn the admin API on: its clients must present a
+	// certificate from one of these CAs.
+	ClientCAFiles []string `yaml:"client_ca_files"`
 }
 
 // TLS is the inbound TLS policy.

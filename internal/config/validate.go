@@ -114,6 +114,13 @@ func (v *validator) server() {
 			}
 		}
 	}
+	if s.Admin != nil {
+		for i, f := range s.Admin.ClientCAFiles {
+			if _, err := LoadCertPool(v.c.PathOf(f)); err != nil {
+				v.errorf(fmt.Sprintf("server.admin.client_ca_files[%d]", i), "%v", err)
+			}
+		}
+	}
 	for i, p := range s.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {
 			v.errorf(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)

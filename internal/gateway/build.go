@@ -33,6 +33,7 @@ type snapshot struct {
 	issuers         []*x509.Certificate // client CAs, for the revocation checker's CRL files
 	revocation      *revocation.Checker // checks client certificates; started when the snapshot goes live
 	revocationCfg   revocation.Config
+	adminCAs        *x509.CertPool // admin API clients' CAs; nil: the admin API is off
 }
 
 // build turns a validated config into TLS settings and a runtime. It loads
@@ -45,6 +46,20 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 		return st, nil, err
 	}
 	rt.hsts = hstsValue(c.TLS.HSTS)
+	if a := c.Server.Admin; a != nil && len(a.ClientCAFiles) > 0 {
+		rt.adminCAs = x509.NewCertPool()
+		for _, f := range a.ClientCAFiles {
+			certs, err := config.LoadCerts(c.PathOf(f))
+			if err != nil {
+				return st, nil, err
+			}
+			rt.files = append(rt.files, c.PathOf(f))
+			for _, ca := range certs {
+				rt.adminCAs.AddCert(ca)
+				rt.certs = append(rt.certs, telemetry.CertInfoOf("admin_client_ca", "", ca))
+			}
+		}
+	}
 
 	trusted := make([]netip.Prefix, 0, len(c.Server.TrustedProxies))
 	for _, s := range c.Server.TrustedProxies {

@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wardengw/warden/internal/admin"
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/policy"
@@ -46,6 +48,8 @@ type Gateway struct {
 	cancel     context.CancelFunc
 	revocation revocationRef
 	stapling   *tlsserver.Stapling
+	adminTLS   *tlsserver.Server // the admin listener's TLS: asks for admin client certificates
+	adminAPI   *admin.Server
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -86,7 +90,15 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 		return nil, fmt.Errorf("ocsp stapling: %w", err)
 	}
 	g.stapling = tlsserver.NewStapling(g.tls, stapler, o.Log)
-	if err := g.applyTLS(c, st); err != nil {
+	if c.Server.Admin != nil {
+		if g.adminTLS, err = tlsserver.NewServer(adminSettings(st, rt.adminCAs)); err != nil {
+			rt.close()
+			g.cancel()
+			return nil, fmt.Errorf("admin tls: %w", err)
+		}
+		g.adminAPI = admin.New(g.metrics.Handler(), func() string { return g.rt.Load().hsts }, o.Audit, o.Now)
+	}
+	if err := g.applyTLS(c, st, rt); err != nil {
 		rt.close()
 		g.cancel()
 		return nil, err
@@ -96,8 +108,29 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 	return g, nil
 }
 
+// adminSettings derives the admin listener's TLS settings: the gateway's
+// certificates, and admin client certificates asked for when the admin API
+// is on (verified per request by the admin server).
+func adminSettings(st tlsserver.Settings, adminCAs *x509.CertPool) tlsserver.Settings {
+	st.ClientAuth, st.ClientCAs = tls.NoClientCert, nil
+	if adminCAs != nil {
+		st.ClientAuth, st.ClientCAs = tls.RequestClientCert, adminCAs
+	}
+	return st
+}
+
+// Admin returns the admin server, for registering admin API handlers; nil
+// when no admin listener is configured.
+func (g *Gateway) Admin() *admin.Server { return g.adminAPI }
+
 // applyTLS installs TLS settings, with OCSP staples when enabled.
-func (g *Gateway) applyTLS(c *config.Config, st tlsserver.Settings) error {
+func (g *Gateway) applyTLS(c *config.Config, st tlsserver.Settings, rt *snapshot) error {
+	if g.adminTLS != nil {
+		if err := g.adminTLS.Update(adminSettings(st, rt.adminCAs)); err != nil {
+			return fmt.Errorf("admin tls: %w", err)
+		}
+		g.adminAPI.SetClientCAs(rt.adminCAs)
+	}
 	if *c.TLS.OCSPStapling {
 		ctx, cancel := context.WithTimeout(g.ctx, 2*c.Revocation.Timeout)
 		defer cancel()
@@ -179,10 +212,10 @@ func (g *Gateway) Start() error {
 			g.closeAll()
 			return fmt.Errorf("listen admin %s: %w", s.Admin.Address, err)
 		}
-		g.lnAdm = tlsserver.NewListener(raw, g.tls, tlsserver.ListenerOptions{Name: "admin", MaxConns: 64,
+		g.lnAdm = tlsserver.NewListener(raw, g.adminTLS, tlsserver.ListenerOptions{Name: "admin", MaxConns: 64,
 			HandshakeTimeout: 5 * time.Second, Audit: g.audit, Metrics: g.metrics, Log: g.log})
 		g.admin = &http.Server{
-			Handler:           g.adminHandler(),
+			Handler:           g.adminAPI,
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 			IdleTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 		}
@@ -242,6 +275,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.cancel()
 	g.wg.Wait()
 	g.tls.Close()
+	if g.adminTLS != nil {
+		g.adminTLS.Close()
+	}
 	g.rt.Load().close()
 	return errors.Join(errs...)
 }
@@ -272,7 +308,7 @@ func (g *Gateway) Reload(trigger string) error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := g.applyTLS(c, st); err != nil {
+	if err := g.applyTLS(c, st, rt); err != nil {
 		rt.close()
 		return fail(err)
 	}

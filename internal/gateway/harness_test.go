@@ -66,6 +66,9 @@ const cfgTmpl = `server:
     address: 127.0.0.1:0
   admin:
     address: 127.0.0.1:0
+{{- if .AdminCA}}
+    client_ca_files: [ca.pem]
+{{- end}}
   shutdown_timeout: 5s
 tls:
   certificates:
