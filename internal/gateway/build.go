@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardengw/warden/internal/auth/jwt"
+	"github.com/wardengw/warden/internal/auth/mtls"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/policy"
@@ -95,7 +97,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 		}
 		ps, err := buildPolicies(r.Policies)
 		if err == nil {
-			err = rt.policyFacts(ps)
+			err = g.policyFacts(rt, ps)
 		}
 		if err != nil {
 			rt.close()
@@ -105,7 +107,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 		if l := r.Legacy; l != nil {
 			lps, err := buildPolicies(l.Policies)
 			if err == nil {
-				err = rt.policyFacts(lps)
+				err = g.policyFacts(rt, lps)
 			}
 			if err != nil {
 				rt.close()
@@ -154,12 +156,15 @@ func (g *Gateway) buildRevocation(c *config.Config, rt *snapshot) error {
 }
 
 // policyFacts collects what the gateway must know of built policies:
-// files to watch, identity headers to strip, CAs for CRL verification.
-func (rt *snapshot) policyFacts(ps []policy.Policy) error {
+// files to watch, identity headers to strip, CAs for CRL verification,
+// and hands them the gateway's shared token deny-list.
+func (g *Gateway) policyFacts(rt *snapshot, ps []policy.Policy) error {
 	for _, p := range ps {
 		if f, ok := p.(interface{ Files() []string }); ok {
-			for _, name := range f.Files() {
-				rt.files = append(rt.files, name)
+			rt.files = append(rt.files, f.Files()...)
+		}
+		if m, ok := p.(*mtls.Policy); ok { // its files are trust bundles
+			for _, name := range m.Files() {
 				certs, err := config.LoadCerts(name)
 				if err != nil {
 					return err
@@ -172,6 +177,12 @@ func (rt *snapshot) policyFacts(ps []policy.Policy) error {
 		}
 		if h, ok := p.(interface{ IdentityHeader() string }); ok && h.IdentityHeader() != "" {
 			rt.identityHeaders = append(rt.identityHeaders, h.IdentityHeader())
+		}
+		if h, ok := p.(interface{ ClaimsHeader() string }); ok && h.ClaimsHeader() != "" {
+			rt.identityHeaders = append(rt.identityHeaders, h.ClaimsHeader())
+		}
+		if d, ok := p.(interface{ UseDenyList(*jwt.DenyList) }); ok {
+			d.UseDenyList(g.denylist)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wardengw/warden/internal/admin"
 	"github.com/wardengw/warden/internal/audit"
+	"github.com/wardengw/warden/internal/auth/jwt"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/revocation"
@@ -50,6 +51,7 @@ type Gateway struct {
 	stapling   *tlsserver.Stapling
 	adminTLS   *tlsserver.Server // the admin listener's TLS: asks for admin client certificates
 	adminAPI   *admin.Server
+	denylist   *jwt.DenyList // revoked token IDs, shared by every token policy, fed by the admin API
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -71,6 +73,10 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 	}
 	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.denylist = jwt.NewDenyList()
+	if o.Now != nil {
+		g.denylist.Now = o.Now
+	}
 	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation}
 	st, rt, err := g.build(c)
 	if err != nil {
@@ -97,6 +103,8 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 			return nil, fmt.Errorf("admin tls: %w", err)
 		}
 		g.adminAPI = admin.New(g.metrics.Handler(), func() string { return g.rt.Load().hsts }, o.Audit, o.Now)
+		g.adminAPI.Handle("GET /api/jwt/deny", g.denylist)
+		g.adminAPI.Handle("POST /api/jwt/deny", g.denylist)
 	}
 	if err := g.applyTLS(c, st, rt); err != nil {
 		rt.close()

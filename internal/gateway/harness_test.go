@@ -129,6 +129,29 @@ routes:
       sunset: 2027-01-01T00:00:00Z
       link: https://docs.example.com/partners/mtls
 {{- end}}
+{{- if .JWT}}
+  - name: token
+    path_prefix: /token/
+    upstream: up
+    policies:
+      - type: jwt
+        issuers:
+          - issuer: https://idp.test
+            jwks_file: jwks.json
+            audiences: [warden-test]
+        forward:
+          claims_header: X-Token-Claims
+  - name: bound
+    path_prefix: /bound/
+    upstream: up
+    policies:
+      - type: jwt
+        issuers:
+          - issuer: https://idp.test
+            jwks_file: jwks.json
+            audiences: [warden-test]
+      - type: dpop
+{{- end}}
   - name: readonly
     path_prefix: /ro/
     methods: [GET]
@@ -136,6 +159,13 @@ routes:
 `
 
 func newEnv(t *testing.T, vars map[string]any) *env {
+	t.Helper()
+	return newEnvWith(t, vars, nil)
+}
+
+// newEnvWith is newEnv with a hook that can write files into the env's
+// folder before the config is loaded.
+func newEnvWith(t *testing.T, vars map[string]any, prepare func(dir string)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), sink: audit.NewMemorySink(), vars: map[string]any{}}
 	for k, v := range vars {
@@ -165,6 +195,9 @@ func newEnv(t *testing.T, vars map[string]any) *env {
 	t.Cleanup(e.upstream.Close)
 	e.vars["UpstreamURL"] = e.upstream.URL
 
+	if prepare != nil {
+		prepare(e.dir)
+	}
 	e.cfgPath = filepath.Join(e.dir, "warden.yaml")
 	e.writeConfig(nil)
 	c, warns, err := config.Load(e.cfgPath)
@@ -273,4 +306,11 @@ func readProblem(t *testing.T, resp *http.Response) problem {
 		t.Fatalf("inconsistent problem %+v for status %d", p, resp.StatusCode)
 	}
 	return p
+}
+
+// adminClientFor returns a client presenting the env's client certificate,
+// which the admin API accepts when the env has AdminCA set.
+func adminClientFor(t *testing.T, e *env) *http.Client {
+	t.Helper()
+	return e.clientWith(e.clientCert, false)
 }

@@ -51,6 +51,10 @@ type Identity struct {
 	Methods    []string          // authentication methods that succeeded, in order
 	ClientCert *x509.Certificate // the verified client certificate, if any
 	Claims     map[string]any    // token claims, if any
+	// AccessToken is the verified access token and TokenScheme the
+	// Authorization scheme it came with ("Bearer" or "DPoP"), so that a
+	// later policy (dpop) can bind to it even if the header was stripped.
+	AccessToken, TokenScheme string
 }
 
 // Exchange is the request-scoped state shared along a route's chain.
