@@ -94,6 +94,9 @@ func record(x *Exchange, r *http.Request, p Problem) {
 		Type: p.Event, Severity: p.Severity, RequestID: x.ID, Route: x.Route,
 		Remote: x.Remote, Reason: p.Reason, Status: p.Status, Detail: p.Detail, Fields: fields,
 	})
+	if p.Status == http.StatusUnauthorized && x.Env.AuthFailures != nil {
+		x.Env.AuthFailures.Failed(r, x, p.Reason)
+	}
 	if x.Env.Metrics != nil {
 		route := x.Route
 		if route == "" {

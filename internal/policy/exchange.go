@@ -23,6 +23,18 @@ type Env struct {
 	Revocation RevocationChecker
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// AuthFailures, if set, is told of every authentication failure (a
+	// 401 through Deny): brute-force protection counts them.
+	AuthFailures AuthFailureRecorder
+	// Records is the record store (*store.Store) for policies that need
+	// persistent records (API keys, enrolled secrets); nil if none.
+	Records any
+}
+
+// AuthFailureRecorder counts failed authentications.
+type AuthFailureRecorder interface {
+	// Failed records that the request failed authentication with reason.
+	Failed(r *http.Request, x *Exchange, reason string)
 }
 
 // RevocationChecker checks a verified certificate chain for revocation.
