@@ -2,12 +2,15 @@
 // only, the certificate given by flags, ECDSA P-256 in bench/run.sh) that
 // answers every GET with the same ~100-byte JSON body. bench/run.sh uses it
 // both behind the proxies and, on its own, as the ceiling a TLS-terminating
-// proxy on the same core cannot beat.
+// proxy on the same core cannot beat. With -client-ca it requires and
+// verifies a client certificate (tls.RequireAndVerifyClientCert, chain to
+// that CA, no revocation checking): the mTLS ceiling of bench/mtls.sh.
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +32,7 @@ func main() {
 	cert := flag.String("cert", "", "PEM certificate chain")
 	key := flag.String("key", "", "PEM private key")
 	h1 := flag.Bool("h1", false, "offer only http/1.1 in ALPN (no HTTP/2)")
+	clientCA := flag.String("client-ca", "", "PEM CA bundle: require a client certificate that chains to it (mTLS)")
 	flag.Parse()
 	if *cert == "" || *key == "" {
 		fmt.Fprintln(os.Stderr, "backend: -cert and -key are required")
@@ -67,6 +71,18 @@ func main() {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          log.New(os.Stderr, "backend: ", 0),
+	}
+	if *clientCA != "" {
+		pemBytes, err := os.ReadFile(*clientCA)
+		if err != nil {
+			log.Fatalf("backend: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			log.Fatalf("backend: %s: no PEM certificates", *clientCA)
+		}
+		srv.TLSConfig.ClientAuth = tls.RequireAndVerifyClientCert
+		srv.TLSConfig.ClientCAs = pool
 	}
 	if *h1 {
 		// A non-nil empty map disables net/http's automatic HTTP/2.

@@ -13,6 +13,10 @@
 //     a resumed connection is counted as an error), sends one GET with
 //     "Connection: close" and reads the answer.
 //
+// With -cert/-key the client presents that certificate when the server asks
+// for one (mTLS), in both modes; in handshake mode every connection then
+// also signs a CertificateVerify with the client key.
+//
 // Every run is bounded twice: at most -n measured requests AND at most -d of
 // measuring (after -warmup). Each request also has a -timeout. Errors
 // (dial, TLS, I/O, timeout, non-200 status, malformed response) are counted
@@ -76,6 +80,8 @@ type options struct {
 	watchPID   int
 	watchCore  int
 	maxForeign float64
+	round      int
+	mtls       bool
 }
 
 // Result is the JSON line.
@@ -97,6 +103,8 @@ type Result struct {
 	Proto       string         `json:"proto"`
 	TLSVersion  string         `json:"tls_version,omitempty"`
 	KeyExchange string         `json:"key_exchange,omitempty"`
+	ClientCert  bool           `json:"client_cert,omitempty"`
+	Round       int            `json:"round,omitempty"`
 	ErrorKinds  map[string]int `json:"error_kinds,omitempty"`
 	// CPU accounting over the measured window (Linux /proc): the watched
 	// process's CPU use in % of one core, and each core's busy %.
@@ -122,7 +130,7 @@ func main() {
 
 func run() error {
 	var o options
-	var rawURL, cacert, curves, leafPin string
+	var rawURL, cacert, curves, leafPin, clientCert, clientKey string
 	flag.StringVar(&o.name, "name", "", "label for the result (default: the URL host)")
 	flag.StringVar(&rawURL, "url", "", "target https:// URL")
 	flag.IntVar(&o.conc, "c", 32, "concurrency: connections (keepalive) or parallel handshakers")
@@ -140,6 +148,9 @@ func run() error {
 	flag.Float64Var(&o.maxForeign, "max-foreign", 0, "with -watch-core: mark the run disturbed and exit 3 when other work used more than this % of the core (0 = off)")
 	flag.IntVar(&o.watchPID, "watch-pid", 0, "report this process's CPU use (and every core's) over the measured window, from /proc")
 	flag.StringVar(&leafPin, "pin-leaf", "", "PEM certificate the server must present as its leaf, compared byte for byte, instead of chain verification (-cacert); cheaper for the client in handshake mode")
+	flag.StringVar(&clientCert, "cert", "", "PEM client certificate (chain) to present when the server asks for one (mTLS); with -key")
+	flag.StringVar(&clientKey, "key", "", "PEM private key of -cert")
+	flag.IntVar(&o.round, "round", 0, "round number recorded in the JSON line (for pairing runs across targets)")
 	flag.Parse()
 
 	if rawURL == "" {
@@ -229,6 +240,17 @@ func run() error {
 			}
 			return nil
 		}
+	}
+	if (clientCert == "") != (clientKey == "") {
+		return errors.New("-cert and -key go together")
+	}
+	if clientCert != "" {
+		pair, err := tls.LoadX509KeyPair(clientCert, clientKey)
+		if err != nil {
+			return fmt.Errorf("client certificate: %w", err)
+		}
+		o.tlsConf.Certificates = []tls.Certificate{pair}
+		o.mtls = true
 	}
 	if curves != "" {
 		ids, err := parseCurves(curves)
@@ -453,6 +475,8 @@ func execute(o *options) Result {
 		Rate:        o.rate,
 		Seconds:     round1(elapsed),
 		Proto:       "http/1.1",
+		ClientCert:  o.mtls,
+		Round:       o.round,
 		URL:         o.url.String(),
 		Time:        time.Now().UTC().Format(time.RFC3339),
 	}
