@@ -50,7 +50,8 @@ type h1Transport struct {
 	idle []*pconn // most recently used last
 	gen  uint64   // bumped by closeIdle: conns of an older generation are not pooled again
 
-	dials atomic.Int64 // connections dialed, for tests
+	dials   atomic.Int64 // connections dialed, for tests
+	onEvict func()       // for tests: called after the idle timer closed a pooled conn; set before use
 }
 
 // Limits of the lean path.
@@ -350,6 +351,9 @@ func (pc *pconn) abort() { pc.raw.Close() }
 func (pc *pconn) idleExpired() {
 	if pc.t.remove(pc) {
 		pc.close()
+		if f := pc.t.onEvict; f != nil {
+			f()
+		}
 	}
 }
 

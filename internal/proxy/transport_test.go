@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,12 +169,27 @@ func TestLeanEligible(t *testing.T) {
 	}
 }
 
-// TestLeanUpstreamCloses: a conn the upstream closed while idle is found
-// before use, and the request, idempotent or not, goes on a new one.
+// TestLeanUpstreamClosesIdle: a conn the upstream closed while idle is
+// found before use, and the request, idempotent or not, goes on a new one.
 func TestLeanUpstreamClosesIdle(t *testing.T) {
-	u, _ := leanUpstream(t, nil, func(s *httptest.Server) { s.Config.IdleTimeout = 50 * time.Millisecond })
+	closed := make(chan struct{})
+	u, b := leanUpstream(t, nil, func(s *httptest.Server) {
+		once := sync.OnceFunc(func() { close(closed) })
+		s.Config.ConnState = func(_ net.Conn, cs http.ConnState) {
+			if cs == http.StateClosed {
+				once()
+			}
+		}
+	})
 	wantOK(t, do(t, u, "GET", "/a", ""), "hello from /a")
-	time.Sleep(300 * time.Millisecond)
+	b.srv.CloseClientConnections() // the upstream closes the now idle conn
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream did not close its conn")
+	}
+	// A POST is not retried: it succeeds only if the closed conn is
+	// detected before the request is written to it.
 	wantOK(t, do(t, u, "POST", "/b", "x"), "hello from /b")
 	wantDials(t, u, 2)
 }
@@ -363,28 +379,42 @@ func TestLeanDesync(t *testing.T) {
 		flush, later bool
 	}{{"same record", false, false}, {"next record", true, false}, {"while idle", true, true}} {
 		t.Run(tt.name, func(t *testing.T) {
+			// consumed: the first response was read and its conn pooled;
+			// sent: the smuggled bytes were flushed; done: the test is
+			// over. The evil conn stays open until then, so it is the
+			// bytes, not an EOF, that must keep it from being reused.
+			consumed, sent, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			t.Cleanup(func() { close(done) })
 			u, _ := leanUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path != "/evil" {
 					_, _ = io.WriteString(w, "fine")
 					return
 				}
 				conn, bw, _ := http.NewResponseController(w).Hijack()
+				defer conn.Close()
 				_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil")
 				if tt.flush {
 					_ = bw.Flush()
 				}
 				if tt.later {
-					time.Sleep(100 * time.Millisecond)
+					<-consumed
 				}
 				_, _ = bw.WriteString(smuggled)
 				_ = bw.Flush()
-				time.Sleep(time.Second)
-				conn.Close()
+				close(sent)
+				<-done
 			}, nil)
 			wantOK(t, do(t, u, "GET", "/evil", ""), "evil")
 			if tt.later {
-				time.Sleep(300 * time.Millisecond)
+				u.h1.mu.Lock()
+				n := len(u.h1.idle)
+				u.h1.mu.Unlock()
+				if n != 1 {
+					t.Fatalf("%d idle conns before the smuggled bytes, want 1", n)
+				}
+				close(consumed)
 			}
+			<-sent
 			wantOK(t, do(t, u, "GET", "/next", ""), "fine")
 			wantDials(t, u, 2)
 		})
@@ -461,19 +491,19 @@ func TestLeanIdleTimeout(t *testing.T) {
 	cfg := p.config(t, b)
 	cfg.IdleConnTimeout = 50 * time.Millisecond
 	u := mustNew(t, cfg)
+	evicted := make(chan struct{}, 1)
+	u.h1.onEvict = func() { evicted <- struct{}{} }
 	wantOK(t, do(t, u, "GET", "/a", ""), "hello from /a")
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		u.h1.mu.Lock()
-		n := len(u.h1.idle)
-		u.h1.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("idle conn not closed")
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-evicted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle conn not closed")
+	}
+	u.h1.mu.Lock()
+	n := len(u.h1.idle)
+	u.h1.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d idle conns after eviction", n)
 	}
 }
 
