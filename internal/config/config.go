@@ -24,6 +24,7 @@ type Config struct {
 	Upstreams  []Upstream `yaml:"upstreams"`
 	Routes     []Route    `yaml:"routes"`
 	Revocation Revocation `yaml:"revocation"`
+	Store      Store      `yaml:"store"`
 	Audit      Audit      `yaml:"audit"`
 	Log        Log        `yaml:"log"`
 
@@ -217,6 +218,12 @@ type Revocation struct {
 	Timeout               time.Duration `yaml:"timeout"`
 	MaxCRLBytes           ByteSize      `yaml:"max_crl_bytes"`
 	StaleGrace            time.Duration `yaml:"stale_grace"`
+}
+
+// Store is the embedded record store (consumers, API-key hashes, …).
+type Store struct {
+	// Path of the SQLite file, created with mode 0600 if missing.
+	Path string `yaml:"path"`
 }
 
 // Audit configures where security events go.

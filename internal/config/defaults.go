@@ -36,6 +36,7 @@ const (
 
 	DefaultClientAuthMode = "none"
 	DefaultAuditFile      = "-"
+	DefaultStorePath      = "warden.db"
 	DefaultLogLevel       = "info"
 	DefaultLogFormat      = "text"
 )
@@ -105,6 +106,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	setDefault(&c.Audit.File, DefaultAuditFile)
+	setDefault(&c.Store.Path, DefaultStorePath)
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 }

@@ -36,6 +36,7 @@ type snapshot struct {
 	revocation      *revocation.Checker // checks client certificates; started when the snapshot goes live
 	revocationCfg   revocation.Config
 	adminCAs        *x509.CertPool // admin API clients' CAs; nil: the admin API is off
+	policyWarnings  []string       // risky settings built policies report (insecure_query_key, …)
 }
 
 // build turns a validated config into TLS settings and a runtime. It loads
@@ -180,6 +181,9 @@ func (g *Gateway) policyFacts(rt *snapshot, ps []policy.Policy) error {
 		}
 		if h, ok := p.(interface{ ClaimsHeader() string }); ok && h.ClaimsHeader() != "" {
 			rt.identityHeaders = append(rt.identityHeaders, h.ClaimsHeader())
+		}
+		if w, ok := p.(interface{ Warnings() []string }); ok {
+			rt.policyWarnings = append(rt.policyWarnings, w.Warnings()...)
 		}
 		if d, ok := p.(interface{ UseDenyList(*jwt.DenyList) }); ok {
 			d.UseDenyList(g.denylist)

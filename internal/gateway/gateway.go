@@ -23,6 +23,7 @@ import (
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/revocation"
+	"github.com/wardengw/warden/internal/store"
 	"github.com/wardengw/warden/internal/telemetry"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
@@ -52,6 +53,7 @@ type Gateway struct {
 	adminTLS   *tlsserver.Server // the admin listener's TLS: asks for admin client certificates
 	adminAPI   *admin.Server
 	denylist   *jwt.DenyList // revoked token IDs, shared by every token policy, fed by the admin API
+	records    *store.Store  // the record store, opened at start (its path changes only at a restart)
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -77,9 +79,16 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 	if o.Now != nil {
 		g.denylist.Now = o.Now
 	}
-	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation}
+	records, err := store.Open(c.PathOf(c.Store.Path))
+	if err != nil {
+		g.cancel()
+		return nil, err
+	}
+	g.records = records
+	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation, Records: records}
 	st, rt, err := g.build(c)
 	if err != nil {
+		g.records.Close()
 		g.cancel()
 		return nil, err
 	}
@@ -113,7 +122,17 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 	}
 	g.goLive(rt)
 	g.warn(warns)
+	g.warnPolicies(rt)
 	return g, nil
+}
+
+// warnPolicies logs what built policies say is unsafe, at every start and
+// reload.
+func (g *Gateway) warnPolicies(rt *snapshot) {
+	for _, w := range rt.policyWarnings {
+		g.log.Warn("insecure or risky setting", "warning", w)
+		g.audit.Emit(audit.Event{Type: "config_warning", Severity: audit.Warning, Detail: w})
+	}
 }
 
 // adminSettings derives the admin listener's TLS settings: the gateway's
@@ -287,6 +306,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.adminTLS.Close()
 	}
 	g.rt.Load().close()
+	if err := g.records.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -332,12 +354,16 @@ func (g *Gateway) Reload(trigger string) error {
 	g.audit.Emit(audit.Event{Type: "config_reloaded", Severity: audit.Info, Fields: map[string]any{"trigger": trigger, "file": c.File}})
 	g.log.Info("configuration reloaded", "trigger", trigger)
 	g.warn(warns)
+	g.warnPolicies(rt)
 	return nil
 }
 
 // sameListeners refuses a reload that changes what can only change at a
 // restart: listener addresses and connection-level server settings.
 func sameListeners(a, b *config.Config) error {
+	if a.PathOf(a.Store.Path) != b.PathOf(b.Store.Path) {
+		return errors.New("store.path changed: the store is opened only at a restart")
+	}
 	if a.Server.HTTPS != b.Server.HTTPS {
 		return errors.New("server.https changed: listener settings take effect only at a restart")
 	}

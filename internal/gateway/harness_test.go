@@ -27,7 +27,7 @@ import (
 // env is a running gateway in front of a TLS upstream, all on loopback,
 // with a PKI generated for the test.
 type env struct {
-	t            *testing.T
+	t            testing.TB
 	dir          string
 	ca           *pkitest.CA
 	clientCert   *pkitest.Leaf // a client certificate from ca
@@ -152,20 +152,33 @@ routes:
             audiences: [warden-test]
       - type: dpop
 {{- end}}
+{{- if .APIKey}}
+  - name: keyed
+    path_prefix: /keyed/
+    upstream: up
+    policies:
+      - type: api_key
+{{- end}}
   - name: readonly
     path_prefix: /ro/
     methods: [GET]
     upstream: up
+{{- if .CRL}}
+revocation:
+  crl_files: [crl.pem]
+  ocsp: false
+  crl_distribution_points: false
+{{- end}}
 `
 
-func newEnv(t *testing.T, vars map[string]any) *env {
+func newEnv(t testing.TB, vars map[string]any) *env {
 	t.Helper()
 	return newEnvWith(t, vars, nil)
 }
 
 // newEnvWith is newEnv with a hook that can write files into the env's
 // folder before the config is loaded.
-func newEnvWith(t *testing.T, vars map[string]any, prepare func(dir string)) *env {
+func newEnvWith(t testing.TB, vars map[string]any, prepare func(e *env)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), sink: audit.NewMemorySink(), vars: map[string]any{}}
 	for k, v := range vars {
@@ -196,7 +209,7 @@ func newEnvWith(t *testing.T, vars map[string]any, prepare func(dir string)) *en
 	e.vars["UpstreamURL"] = e.upstream.URL
 
 	if prepare != nil {
-		prepare(e.dir)
+		prepare(e)
 	}
 	e.cfgPath = filepath.Join(e.dir, "warden.yaml")
 	e.writeConfig(nil)
@@ -236,7 +249,7 @@ func (e *env) writeConfig(extra map[string]any) {
 	writeAtomic(e.t, e.cfgPath, b.String())
 }
 
-func writeAtomic(t *testing.T, path, data string) {
+func writeAtomic(t testing.TB, path, data string) {
 	t.Helper()
 	tmp := path + ".new"
 	if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {

@@ -39,8 +39,8 @@ func newTokenEnv(t *testing.T) (*env, *tokenWorld) {
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &w.issuer.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
 	// The env's folder is made inside newEnv; write the JWKS where the
 	// config will look, through a pre-hook.
-	e := newEnvWith(t, map[string]any{"JWT": true, "AdminCA": true}, func(dir string) {
-		if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o600); err != nil {
+	e := newEnvWith(t, map[string]any{"JWT": true, "AdminCA": true}, func(e *env) {
+		if err := os.WriteFile(filepath.Join(e.dir, "jwks.json"), jwks, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	})
