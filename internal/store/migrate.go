@@ -66,11 +66,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// In a BEGIN IMMEDIATE transaction, so that processes opening a new
+	// file at once wait on the busy timeout instead of failing on SQLite's
+	// lock-upgrade deadlock (SQLITE_BUSY without waiting).
+	err = s.tx(ctx, func(t *sql.Tx) error {
+		_, err := t.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER NOT NULL PRIMARY KEY,
     name       TEXT    NOT NULL,
     applied_at BIGINT  NOT NULL
-)`); err != nil {
+)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var have sql.NullInt64

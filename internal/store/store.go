@@ -69,7 +69,7 @@ func Open(path string) (*Store, error) {
 	s := &Store{db: db, path: abs}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*BusyTimeout)
 	defer cancel()
-	if err := s.migrate(ctx); err != nil {
+	if err := migrateRetrying(ctx, s); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
@@ -150,4 +150,31 @@ func Round(t time.Time) time.Time {
 		return t
 	}
 	return time.UnixMicro(t.UnixMicro()).UTC()
+}
+
+// migrateRetrying runs the migrations, retrying while another process
+// holds the new file's locks: SQLite answers SQLITE_BUSY at once, without
+// the busy timeout, when two connections race to set up a fresh file
+// (journal-mode switch, lock upgrade). It gives up when ctx ends.
+func migrateRetrying(ctx context.Context, s *Store) error {
+	wait := 5 * time.Millisecond
+	for {
+		err := s.migrate(ctx)
+		if err == nil || !isBusy(err) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5 // SQLITE_BUSY and its extended codes
 }
