@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wardengw/warden/internal/auth/lockout"
 )
 
 // Config is the whole configuration file.
@@ -25,8 +27,11 @@ type Config struct {
 	Routes     []Route    `yaml:"routes"`
 	Revocation Revocation `yaml:"revocation"`
 	Store      Store      `yaml:"store"`
-	Audit      Audit      `yaml:"audit"`
-	Log        Log        `yaml:"log"`
+	// BruteForce configures the lock-out of clients and consumers that
+	// keep failing authentication (on every route).
+	BruteForce lockout.Config `yaml:"brute_force"`
+	Audit      Audit          `yaml:"audit"`
+	Log        Log            `yaml:"log"`
 
 	// File is the path the config was read from; relative file names in the
 	// config are resolved against its directory.

@@ -12,6 +12,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/dpop"
 	"github.com/wardengw/warden/internal/auth/jwt"
 	"github.com/wardengw/warden/internal/auth/mtls"
+	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/policy"
 )
@@ -230,7 +231,8 @@ func TestDocsCoverSchema(t *testing.T) {
 	collectKeys(reflect.TypeFor[Config](), "", keys)
 	// Each policy type's keys, under routes[].policies[].
 	for _, t := range []reflect.Type{reflect.TypeFor[policy.HeadersConfig](), reflect.TypeFor[policy.RateLimitConfig](), reflect.TypeFor[mtls.Config](),
-		reflect.TypeFor[jwt.Config](), reflect.TypeFor[jwt.IntrospectionConfig](), reflect.TypeFor[dpop.Config]()} {
+		reflect.TypeFor[jwt.Config](), reflect.TypeFor[jwt.IntrospectionConfig](), reflect.TypeFor[dpop.Config](),
+		reflect.TypeFor[policy.CookiesConfig](), reflect.TypeFor[stepup.Config]()} {
 		collectKeys(t, "routes[].policies[]", keys)
 	}
 	// The mtls matcher is documented once, as match.<key>.

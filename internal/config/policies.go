@@ -6,5 +6,7 @@ import (
 	_ "github.com/wardengw/warden/internal/auth/apikey"
 	_ "github.com/wardengw/warden/internal/auth/dpop"
 	_ "github.com/wardengw/warden/internal/auth/jwt"
+	_ "github.com/wardengw/warden/internal/auth/lockout"
 	_ "github.com/wardengw/warden/internal/auth/mtls"
+	_ "github.com/wardengw/warden/internal/auth/stepup"
 )

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/tlsserver"
@@ -460,6 +461,21 @@ func usesMTLS(ps []PolicySpec) bool {
 }
 
 func (v *validator) misc() {
+	if err := v.c.BruteForce.Validate(); err != nil {
+		var joined interface{ Unwrap() []error }
+		errs := []error{err}
+		if errors.As(err, &joined) {
+			errs = joined.Unwrap()
+		}
+		for _, e := range errs {
+			var fe *lockout.FieldError
+			if errors.As(e, &fe) {
+				v.errorf("brute_force."+fe.Field, "%s", fe.Msg)
+			} else {
+				v.errorf("brute_force", "%v", e)
+			}
+		}
+	}
 	rv := v.c.Revocation
 	for i, f := range rv.CRLFiles {
 		if _, err := os.Stat(v.c.PathOf(f)); err != nil {

@@ -104,7 +104,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 			rt.close()
 			return st, nil, fmt.Errorf("route %s: %w", r.Name, err)
 		}
-		ro.handler = policy.Chain(rt.upstreams[r.Upstream], ps...)
+		ro.handler = g.guarded(rt.upstreams[r.Upstream], ps)
 		if l := r.Legacy; l != nil {
 			lps, err := buildPolicies(l.Policies)
 			if err == nil {
@@ -121,7 +121,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 			}
 			// The tighter limit comes first, so floods are cut before the
 			// weaker credential is even checked.
-			chain := policy.Chain(rt.upstreams[r.Upstream], append([]policy.Policy{limit}, lps...)...)
+			chain := g.guarded(rt.upstreams[r.Upstream], append([]policy.Policy{limit}, lps...))
 			ro.legacy = newLegacyVariant(r.Name, l, chain)
 		}
 		routes = append(routes, ro)
@@ -292,6 +292,14 @@ func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, 
 		rt.files = append(rt.files, c.PathOf(u.ClientCertFile), c.PathOf(u.ClientKeyFile))
 	}
 	return proxy.New(uc)
+}
+
+// guarded chains the policies in front of the upstream inside the
+// brute-force guard: before them it refuses locked-out client addresses
+// (the credentials are not even looked at), after them locked-out
+// consumers.
+func (g *Gateway) guarded(upstream http.Handler, ps []policy.Policy) http.Handler {
+	return g.guard.Wrap(policy.Chain(g.guard.Wrap(upstream), ps...))
 }
 
 func buildPolicies(specs []config.PolicySpec) ([]policy.Policy, error) {

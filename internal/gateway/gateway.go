@@ -20,6 +20,8 @@ import (
 	"github.com/wardengw/warden/internal/admin"
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/auth/jwt"
+	"github.com/wardengw/warden/internal/auth/lockout"
+	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/revocation"
@@ -52,8 +54,10 @@ type Gateway struct {
 	stapling   *tlsserver.Stapling
 	adminTLS   *tlsserver.Server // the admin listener's TLS: asks for admin client certificates
 	adminAPI   *admin.Server
-	denylist   *jwt.DenyList // revoked token IDs, shared by every token policy, fed by the admin API
-	records    *store.Store  // the record store, opened at start (its path changes only at a restart)
+	denylist   *jwt.DenyList  // revoked token IDs, shared by every token policy, fed by the admin API
+	records    *store.Store   // the record store, opened at start (its path changes only at a restart)
+	guard      *lockout.Guard // brute-force protection on every route; its state survives reloads
+	env0Now    func() time.Time
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -73,7 +77,7 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1)}
+	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1), env0Now: o.Now}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.denylist = jwt.NewDenyList()
 	if o.Now != nil {
@@ -85,7 +89,13 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 		return nil, err
 	}
 	g.records = records
-	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation, Records: records}
+	if g.guard, err = lockout.New(g.bruteForceConfig(c)); err != nil {
+		g.records.Close()
+		g.cancel()
+		return nil, err
+	}
+	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation, Records: records,
+		AuthFailures: g.guard}
 	st, rt, err := g.build(c)
 	if err != nil {
 		g.records.Close()
@@ -114,6 +124,8 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 		g.adminAPI = admin.New(g.metrics.Handler(), func() string { return g.rt.Load().hsts }, o.Audit, o.Now)
 		g.adminAPI.Handle("GET /api/jwt/deny", g.denylist)
 		g.adminAPI.Handle("POST /api/jwt/deny", g.denylist)
+		g.guard.Mount(g.adminAPI)
+		stepup.NewAdmin(g.records, o.Audit, o.Now).Mount(g.adminAPI)
 	}
 	if err := g.applyTLS(c, st, rt); err != nil {
 		rt.close()
@@ -149,6 +161,14 @@ func adminSettings(st tlsserver.Settings, adminCAs *x509.CertPool) tlsserver.Set
 // Admin returns the admin server, for registering admin API handlers; nil
 // when no admin listener is configured.
 func (g *Gateway) Admin() *admin.Server { return g.adminAPI }
+
+// bruteForceConfig is the config's brute_force block with the gateway's
+// clock and audit log.
+func (g *Gateway) bruteForceConfig(c *config.Config) lockout.Config {
+	bf := c.BruteForce
+	bf.Now, bf.Audit = g.env0Now, g.audit
+	return bf
+}
 
 // applyTLS installs TLS settings, with OCSP staples when enabled.
 func (g *Gateway) applyTLS(c *config.Config, st tlsserver.Settings, rt *snapshot) error {
@@ -336,6 +356,10 @@ func (g *Gateway) Reload(trigger string) error {
 	}
 	st, rt, err := g.build(c)
 	if err != nil {
+		return fail(err)
+	}
+	if err := g.guard.Update(g.bruteForceConfig(c)); err != nil {
+		rt.close()
 		return fail(err)
 	}
 	if err := g.applyTLS(c, st, rt); err != nil {
