@@ -232,7 +232,7 @@ func TestDocsCoverSchema(t *testing.T) {
 	// Each policy type's keys, under routes[].policies[].
 	for _, t := range []reflect.Type{reflect.TypeFor[policy.HeadersConfig](), reflect.TypeFor[policy.RateLimitConfig](), reflect.TypeFor[mtls.Config](),
 		reflect.TypeFor[jwt.Config](), reflect.TypeFor[jwt.IntrospectionConfig](), reflect.TypeFor[dpop.Config](),
-		reflect.TypeFor[policy.CookiesConfig](), reflect.TypeFor[stepup.Config]()} {
+		reflect.TypeFor[policy.CookiesConfig](), reflect.TypeFor[stepup.Config](), reflect.TypeFor[policy.IdentityConfig]()} {
 		collectKeys(t, "routes[].policies[]", keys)
 	}
 	// The mtls matcher is documented once, as match.<key>.

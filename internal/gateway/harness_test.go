@@ -158,11 +158,24 @@ routes:
     upstream: up
     policies:
       - type: api_key
+  - name: critical
+    path_prefix: /critical/
+    upstream: up
+    policies:
+      - type: api_key
+      - type: stepup
+        methods: [POST]
+      - type: identity
+        header: X-Warden-Identity
 {{- end}}
   - name: readonly
     path_prefix: /ro/
     methods: [GET]
     upstream: up
+{{- if .APIKey}}
+brute_force:
+  delay_after: 10 # the progressive delay is tested in internal/auth/lockout
+{{- end}}
 {{- if .CRL}}
 revocation:
   crl_files: [crl.pem]

@@ -158,3 +158,23 @@ func TestChainOrder(t *testing.T) {
 type policyFunc func(http.Handler) http.Handler
 
 func (f policyFunc) Wrap(next http.Handler) http.Handler { return f(next) }
+
+func TestIdentityForward(t *testing.T) {
+	if _, err := NewIdentity(IdentityConfig{Header: "Authorization"}); err == nil {
+		t.Error("credential header accepted")
+	}
+	p, err := NewIdentity(IdentityConfig{Header: "x-warden-identity", Claims: []string{"tenant"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Get("X-Warden-Identity") }))
+	req := newExchangeRequest(t, audit.NewMemorySink(), nil, nil)
+	x := ExchangeOf(req)
+	x.Identity = Identity{Consumer: "acme", Methods: []string{"mtls", "jwt"}, Claims: map[string]any{"tenant": "t1", "secret": "no", "n": "é"}}
+	req.Header.Set("X-Warden-Identity", `{"consumer":"root"}`)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if got != `{"consumer":"acme","methods":["mtls","jwt"],"claims":{"tenant":"t1"}}` {
+		t.Fatalf("identity header %q", got)
+	}
+}

@@ -1,0 +1,102 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+func init() { Register("identity", newIdentity) }
+
+// IdentityConfig is the config block of the identity policy.
+type IdentityConfig struct {
+	// Header receives the request's identity as compact JSON.
+	Header string `yaml:"header"`
+	// Claims are the token claims copied into it (none by default).
+	Claims []string `yaml:"claims"`
+}
+
+// IdentityForward tells the upstream who the client is, as established by
+// the authentication policies before it: consumer, methods used and
+// selected claims, in one header. Whatever a client sent under that name is
+// dropped by the gateway on every route.
+type IdentityForward struct {
+	header string
+	claims []string
+}
+
+var _ Policy = (*IdentityForward)(nil)
+
+func newIdentity(decode Decode) (Policy, error) {
+	var c IdentityConfig
+	if err := decode(&c); err != nil {
+		return nil, err
+	}
+	return NewIdentity(c)
+}
+
+// NewIdentity builds the policy.
+func NewIdentity(c IdentityConfig) (*IdentityForward, error) {
+	if c.Header == "" {
+		return nil, fmt.Errorf("header is required")
+	}
+	name, err := checkName("header", c.Header)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(name) {
+	case "authorization", "cookie", "proxy-authorization":
+		return nil, fmt.Errorf("header %s carries credentials; pick another name", name)
+	}
+	return &IdentityForward{header: textproto.CanonicalMIMEHeaderKey(name), claims: c.Claims}, nil
+}
+
+// IdentityHeader names the header, for the gateway to strip from clients.
+func (p *IdentityForward) IdentityHeader() string { return p.header }
+
+type identityJSON struct {
+	Consumer string         `json:"consumer,omitempty"`
+	Methods  []string       `json:"methods"`
+	Claims   map[string]any `json:"claims,omitempty"`
+}
+
+// Wrap implements Policy.
+func (p *IdentityForward) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		delete(r.Header, p.header)
+		if x := ExchangeOf(r); x != nil {
+			v := identityJSON{Consumer: x.Identity.Consumer, Methods: x.Identity.Methods}
+			if v.Methods == nil {
+				v.Methods = []string{}
+			}
+			for _, c := range p.claims {
+				if val, ok := x.Identity.Claims[c]; ok {
+					if v.Claims == nil {
+						v.Claims = map[string]any{}
+					}
+					v.Claims[c] = val
+				}
+			}
+			b, err := json.Marshal(v)
+			if err == nil {
+				r.Header[p.header] = []string{asciiJSON(b)}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// asciiJSON escapes non-ASCII so the value is a valid header field.
+func asciiJSON(b []byte) string {
+	var sb strings.Builder
+	for _, r := range string(b) {
+		if r < 0x20 || r > 0x7e {
+			fmt.Fprintf(&sb, `\u%04x`, r)
+			continue
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}
