@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"unicode/utf16"
 )
 
 func init() { Register("identity", newIdentity) }
@@ -81,22 +82,37 @@ func (p *IdentityForward) Wrap(next http.Handler) http.Handler {
 			}
 			b, err := json.Marshal(v)
 			if err == nil {
-				r.Header[p.header] = []string{asciiJSON(b)}
+				r.Header[p.header] = []string{ASCIIJSON(b)}
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// asciiJSON escapes non-ASCII so the value is a valid header field.
-func asciiJSON(b []byte) string {
+// ASCIIJSON escapes every rune of valid JSON text b that is not printable
+// ASCII, so that it is a valid header value. json.Marshal already escapes control characters and replaces
+// invalid UTF-8 with U+FFFD.
+func ASCIIJSON(b []byte) string {
 	var sb strings.Builder
+	sb.Grow(len(b))
+	const hexDigits = "0123456789abcdef"
 	for _, r := range string(b) {
-		if r < 0x20 || r > 0x7e {
-			fmt.Fprintf(&sb, `\u%04x`, r)
+		if r < 0x7f {
+			sb.WriteRune(r)
 			continue
 		}
-		sb.WriteRune(r)
+		units := []rune{r}
+		if r > 0xffff {
+			r1, r2 := utf16.EncodeRune(r)
+			units = []rune{r1, r2}
+		}
+		for _, u := range units {
+			sb.WriteString(`\u`)
+			sb.WriteByte(hexDigits[u>>12&0xf])
+			sb.WriteByte(hexDigits[u>>8&0xf])
+			sb.WriteByte(hexDigits[u>>4&0xf])
+			sb.WriteByte(hexDigits[u&0xf])
+		}
 	}
 	return sb.String()
 }

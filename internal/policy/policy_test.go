@@ -178,3 +178,15 @@ func TestIdentityForward(t *testing.T) {
 		t.Fatalf("identity header %q", got)
 	}
 }
+
+func TestASCIIJSON(t *testing.T) {
+	b, _ := json.Marshal(map[string]string{"a": "é😀\u007f"})
+	got := ASCIIJSON(b)
+	if got != `{"a":"\u00e9\ud83d\ude00\u007f"}` {
+		t.Fatalf("got %s", got)
+	}
+	var back map[string]string
+	if err := json.Unmarshal([]byte(got), &back); err != nil || back["a"] != "é😀\u007f" {
+		t.Fatalf("round trip: %v %q", err, back["a"])
+	}
+}

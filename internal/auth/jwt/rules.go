@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/wardengw/warden/internal/policy"
 )
@@ -233,31 +232,5 @@ func (r *rules) claimsValue(claims map[string]any) string {
 	if err != nil {
 		return "{}"
 	}
-	return asciiJSON(b)
-}
-
-// asciiJSON escapes every rune of valid JSON text b that is not printable
-// ASCII. json.Marshal already escapes control characters.
-func asciiJSON(b []byte) string {
-	var sb strings.Builder
-	sb.Grow(len(b))
-	const hexDigits = "0123456789abcdef"
-	for _, r := range string(b) {
-		if r < 0x7f {
-			sb.WriteRune(r)
-			continue
-		}
-		units := []rune{r}
-		if r > 0xffff {
-			r1, r2 := utf16.EncodeRune(r)
-			units = []rune{r1, r2}
-		}
-		for _, u := range units {
-			sb.WriteString(`\u`)
-			for shift := 12; shift >= 0; shift -= 4 {
-				sb.WriteByte(hexDigits[u>>shift&0xf])
-			}
-		}
-	}
-	return sb.String()
+	return policy.ASCIIJSON(b)
 }

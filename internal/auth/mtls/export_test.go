@@ -1,5 +1,7 @@
 package mtls
 
+import "github.com/wardengw/warden/internal/policy"
+
 // Test hooks: the external tests and fuzz targets reach unexported
 // encoders and matchers through these.
 
@@ -9,8 +11,8 @@ var SFBinary = sfBinary
 // ChainHeaders is chainHeaders.
 var ChainHeaders = chainHeaders
 
-// ASCIIJSON is asciiJSON.
-var ASCIIJSON = asciiJSON
+// ASCIIJSON is the shared header-safe JSON encoder.
+var ASCIIJSON = policy.ASCIIJSON
 
 // CacheLen returns the number of cached verification results.
 func CacheLen(p *Policy) int { return p.cache.len() }

@@ -3,10 +3,10 @@ package mtls
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/wardengw/warden/internal/policy"
 	"net/http"
 	"net/textproto"
 	"strings"
-	"unicode/utf16"
 )
 
 // RFC 9440 header fields carrying the client certificate to the upstream.
@@ -102,33 +102,5 @@ func identityValue(f *facts, consumer string) string {
 		d.SPIFFEID = f.leaf.URIs[0].String()
 	}
 	b, _ := json.Marshal(d) // strings only: cannot fail
-	return asciiJSON(b)
-}
-
-// asciiJSON escapes every rune of valid JSON text b that is not printable
-// ASCII. json.Marshal already escapes control characters and replaces
-// invalid UTF-8 with U+FFFD.
-func asciiJSON(b []byte) string {
-	var sb strings.Builder
-	sb.Grow(len(b))
-	const hexDigits = "0123456789abcdef"
-	for _, r := range string(b) {
-		if r < 0x7f {
-			sb.WriteRune(r)
-			continue
-		}
-		units := []rune{r}
-		if r > 0xffff {
-			r1, r2 := utf16.EncodeRune(r)
-			units = []rune{r1, r2}
-		}
-		for _, u := range units {
-			sb.WriteString(`\u`)
-			sb.WriteByte(hexDigits[u>>12&0xf])
-			sb.WriteByte(hexDigits[u>>8&0xf])
-			sb.WriteByte(hexDigits[u>>4&0xf])
-			sb.WriteByte(hexDigits[u&0xf])
-		}
-	}
-	return sb.String()
+	return policy.ASCIIJSON(b)
 }
