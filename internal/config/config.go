@@ -30,6 +30,7 @@ type Config struct {
 	// BruteForce configures the lock-out of clients and consumers that
 	// keep failing authentication (on every route).
 	BruteForce lockout.Config `yaml:"brute_force"`
+	Expiry     Expiry         `yaml:"expiry"`
 	Audit      Audit          `yaml:"audit"`
 	Log        Log            `yaml:"log"`
 
@@ -223,6 +224,26 @@ type Revocation struct {
 	Timeout               time.Duration `yaml:"timeout"`
 	MaxCRLBytes           ByteSize      `yaml:"max_crl_bytes"`
 	StaleGrace            time.Duration `yaml:"stale_grace"`
+}
+
+// Expiry configures the watch over every certificate the gateway uses or
+// trusts.
+type Expiry struct {
+	// Thresholds: how long before expiry a certificate is reported (each
+	// once). Default 720h, 336h, 168h, 24h (30, 14, 7, 1 days).
+	Thresholds []time.Duration `yaml:"thresholds"`
+	// Interval between checks. Default 1h.
+	Interval time.Duration `yaml:"interval"`
+	// Webhook, if set, receives every notification.
+	Webhook *ExpiryWebhook `yaml:"webhook"`
+}
+
+// ExpiryWebhook is where expiry notifications are posted.
+type ExpiryWebhook struct {
+	URL        string        `yaml:"url"`
+	SecretFile string        `yaml:"secret_file"`
+	Timeout    time.Duration `yaml:"timeout"`
+	Retries    int           `yaml:"retries"`
 }
 
 // Store is the embedded record store (consumers, API-key hashes, …).

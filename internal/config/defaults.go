@@ -107,6 +107,10 @@ func (c *Config) applyDefaults() {
 	}
 	setDefault(&c.Audit.File, DefaultAuditFile)
 	setDefault(&c.Store.Path, DefaultStorePath)
+	setDefault(&c.Expiry.Interval, time.Hour)
+	if len(c.Expiry.Thresholds) == 0 {
+		c.Expiry.Thresholds = []time.Duration{30 * 24 * time.Hour, 14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}
+	}
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 }

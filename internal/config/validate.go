@@ -460,7 +460,35 @@ func usesMTLS(ps []PolicySpec) bool {
 	return false
 }
 
+func (v *validator) expiry() {
+	e := v.c.Expiry
+	for i, d := range e.Thresholds {
+		if d <= 0 {
+			v.errorf(fmt.Sprintf("expiry.thresholds[%d]", i), "must be positive")
+		}
+	}
+	if e.Interval < time.Minute {
+		v.errorf("expiry.interval", "must be at least 1m")
+	}
+	if w := e.Webhook; w != nil {
+		u, err := url.Parse(w.URL)
+		host := ""
+		if err == nil {
+			host = u.Hostname()
+		}
+		if err != nil || u.User != nil || !(u.Scheme == "https" && host != "" || u.Scheme == "http" && isLoopback(host)) {
+			v.errorf("expiry.webhook.url", "must be an https URL (http only to a loopback address), without credentials")
+		}
+		if w.SecretFile != "" {
+			if _, err := os.Stat(v.c.PathOf(w.SecretFile)); err != nil {
+				v.errorf("expiry.webhook.secret_file", "%v", err)
+			}
+		}
+	}
+}
+
 func (v *validator) misc() {
+	v.expiry()
 	if err := v.c.BruteForce.Validate(); err != nil {
 		var joined interface{ Unwrap() []error }
 		errs := []error{err}

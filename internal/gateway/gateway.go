@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/config"
+	"github.com/wardengw/warden/internal/pki/expiry"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/revocation"
 	"github.com/wardengw/warden/internal/store"
@@ -58,6 +61,7 @@ type Gateway struct {
 	records    *store.Store   // the record store, opened at start (its path changes only at a restart)
 	guard      *lockout.Guard // brute-force protection on every route; its state survives reloads
 	env0Now    func() time.Time
+	expiry     *expiry.Watcher // certificate expiry events and webhook
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -115,6 +119,12 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 		return nil, fmt.Errorf("ocsp stapling: %w", err)
 	}
 	g.stapling = tlsserver.NewStapling(g.tls, stapler, o.Log)
+	if g.expiry, err = g.newExpiryWatcher(c); err != nil {
+		rt.close()
+		g.records.Close()
+		g.cancel()
+		return nil, err
+	}
 	if c.Server.Admin != nil {
 		if g.adminTLS, err = tlsserver.NewServer(adminSettings(st, rt.adminCAs)); err != nil {
 			rt.close()
@@ -187,12 +197,29 @@ func (g *Gateway) applyTLS(c *config.Config, st tlsserver.Settings, rt *snapshot
 	return g.tls.Update(st)
 }
 
+// newExpiryWatcher builds the certificate expiry watch from the config.
+func (g *Gateway) newExpiryWatcher(c *config.Config) (*expiry.Watcher, error) {
+	ec := expiry.Config{Thresholds: c.Expiry.Thresholds, Audit: g.audit, Log: g.log, Now: g.env0Now}
+	if w := c.Expiry.Webhook; w != nil {
+		ec.Webhook = &expiry.WebhookConfig{URL: w.URL, Timeout: w.Timeout, Retries: w.Retries}
+		if w.SecretFile != "" {
+			secret, err := os.ReadFile(c.PathOf(w.SecretFile))
+			if err != nil {
+				return nil, fmt.Errorf("expiry webhook secret: %w", err)
+			}
+			ec.Webhook.Secret = strings.TrimSpace(string(secret))
+		}
+	}
+	return expiry.New(ec)
+}
+
 // goLive makes rt the snapshot in force and starts its background work.
 func (g *Gateway) goLive(rt *snapshot) {
 	rt.revocation.Start(g.ctx)
 	g.revocation.set(rt.revocation)
 	g.rt.Store(rt)
 	g.metrics.Certs.Set(rt.certs)
+	g.expiry.SetCertificates(rt.certs)
 }
 
 // revocationRef is the Env's revocation checker: a stable value whose
@@ -230,6 +257,11 @@ func (g *Gateway) Start() error {
 	g.lnHTTPS = g.wrapListener(rawHTTPS, s.HTTPS)
 	g.https = g.newHTTPSServer(s.HTTPS)
 	g.serve(g.https, g.lnHTTPS, "https")
+	g.wg.Add(1)
+	go func() { // expiry events at each threshold, checked now and every interval
+		defer g.wg.Done()
+		g.expiry.Run(g.ctx, g.Config().Expiry.Interval)
+	}()
 	g.wg.Add(1)
 	go func() { // keeps staples fresh; a no-op for certificates without an OCSP URL
 		defer g.wg.Done()
