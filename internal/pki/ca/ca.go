@@ -140,16 +140,9 @@ func Load(dir string, passphrase []byte, cfg Config) (*CA, error) {
 		}
 	}
 	cfg = cfg.withDefaults()
-	root, err := readCert(filepath.Join(dir, RootCertFile))
+	root, inter, err := LoadCertificates(dir)
 	if err != nil {
 		return nil, err
-	}
-	inter, err := readCert(filepath.Join(dir, IntermediateCertFile))
-	if err != nil {
-		return nil, err
-	}
-	if err := inter.CheckSignatureFrom(root); err != nil {
-		return nil, fmt.Errorf("ca: intermediate not signed by the root: %w", err)
 	}
 	keyPEM, err := os.ReadFile(filepath.Join(dir, IntermediateKeyFile))
 	if err != nil {
@@ -162,7 +155,7 @@ func Load(dir string, passphrase []byte, cfg Config) (*CA, error) {
 	if !publicKeyEqual(key.Public(), inter.PublicKey) {
 		return nil, fmt.Errorf("ca: %s does not match %s", IntermediateKeyFile, IntermediateCertFile)
 	}
-	c := &CA{Root: root, Intermediate: inter, IssuerID: issuerID(inter), key: key, cfg: cfg,
+	c := &CA{Root: root, Intermediate: inter, IssuerID: IssuerID(inter), key: key, cfg: cfg,
 		roots: x509.NewCertPool(), inter: x509.NewCertPool()}
 	c.roots.AddCert(root)
 	c.inter.AddCert(inter)
@@ -195,6 +188,21 @@ func (c *CA) Config() Config { return c.cfg }
 // server sends after its own certificate (minus the root) and trusts.
 func (c *CA) Chain() []byte { return append(certPEM(c.Intermediate), certPEM(c.Root)...) }
 
+// LoadCertificates reads the root and intermediate certificates of the CA
+// in dir (no key), checking that the root signed the intermediate.
+func LoadCertificates(dir string) (root, inter *x509.Certificate, err error) {
+	if root, err = readCert(filepath.Join(dir, RootCertFile)); err != nil {
+		return nil, nil, err
+	}
+	if inter, err = readCert(filepath.Join(dir, IntermediateCertFile)); err != nil {
+		return nil, nil, err
+	}
+	if err := inter.CheckSignatureFrom(root); err != nil {
+		return nil, nil, fmt.Errorf("ca: intermediate not signed by the root: %w", err)
+	}
+	return root, inter, nil
+}
+
 func readCert(path string) (*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -216,7 +224,9 @@ func publicKeyEqual(a, b crypto.PublicKey) bool {
 	return ok && e.Equal(b)
 }
 
-func issuerID(c *x509.Certificate) string {
+// IssuerID is how the records name the CA whose certificate is c: the
+// lowercase hex SHA-256 of its SubjectPublicKeyInfo.
+func IssuerID(c *x509.Certificate) string {
 	s := sha256.Sum256(c.RawSubjectPublicKeyInfo)
 	return hex.EncodeToString(s[:])
 }

@@ -51,26 +51,37 @@ var ErrNotIssued = errors.New("no certificate with this serial was issued by thi
 // new CRL and fresh OCSP answers. It returns store.ErrAlreadyRevoked if
 // it was revoked before (the first revocation stands).
 func (c *CA) Revoke(ctx context.Context, serial *big.Int, reason string) error {
-	code, err := ParseReason(reason)
-	if err != nil {
+	if err := RevokeRecord(ctx, c.cfg.Records, c.IssuerID, serial, reason, c.cfg.Now()); err != nil {
 		return err
-	}
-	s := SerialString(serial)
-	rec, err := c.cfg.Records.IssuedCert(ctx, s)
-	if errors.Is(err, store.ErrNotFound) || err == nil && rec.Issuer != c.IssuerID {
-		return fmt.Errorf("revoke %s: %w", s, ErrNotIssued)
-	}
-	if err != nil {
-		return fmt.Errorf("revoke %s: %w", s, err)
-	}
-	if err := c.cfg.Records.RevokeIssued(ctx, s, code, c.cfg.Now()); err != nil {
-		return fmt.Errorf("revoke %s: %w", s, err)
 	}
 	c.mu.Lock()
 	ls := append([]func(){}, c.listeners...)
 	c.mu.Unlock()
 	for _, f := range ls {
 		f()
+	}
+	return nil
+}
+
+// RevokeRecord records the revocation of serial, issued by the CA whose
+// IssuerID is issuerID, at time at, without the CA's key: what `warden ca
+// revoke` does. Publishers sharing the records see it on their next
+// Refresh.
+func RevokeRecord(ctx context.Context, recs Records, issuerID string, serial *big.Int, reason string, at time.Time) error {
+	code, err := ParseReason(reason)
+	if err != nil {
+		return err
+	}
+	s := SerialString(serial)
+	rec, err := recs.IssuedCert(ctx, s)
+	if errors.Is(err, store.ErrNotFound) || err == nil && rec.Issuer != issuerID {
+		return fmt.Errorf("revoke %s: %w", s, ErrNotIssued)
+	}
+	if err != nil {
+		return fmt.Errorf("revoke %s: %w", s, err)
+	}
+	if err := recs.RevokeIssued(ctx, s, code, at); err != nil {
+		return fmt.Errorf("revoke %s: %w", s, err)
 	}
 	return nil
 }
