@@ -36,7 +36,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), demoCmd(), validateCmd(), pinCmd(), keysCmd(), stepupCmd(), certsCmd(), ctCmd())
+	root.AddCommand(serveCmd(), demoCmd(), validateCmd(), pinCmd(), keysCmd(), stepupCmd(), certsCmd(), ctCmd(), caCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "warden:", err)
 		var ee *exitError

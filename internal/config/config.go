@@ -31,8 +31,11 @@ type Config struct {
 	// keep failing authentication (on every route).
 	BruteForce lockout.Config `yaml:"brute_force"`
 	Expiry     Expiry         `yaml:"expiry"`
-	Audit      Audit          `yaml:"audit"`
-	Log        Log            `yaml:"log"`
+	// CA, if set, is the internal CA (made by `warden ca init`) whose CRL
+	// and OCSP responses the gateway publishes.
+	CA    *InternalCA `yaml:"ca"`
+	Audit Audit       `yaml:"audit"`
+	Log   Log         `yaml:"log"`
 
 	// File is the path the config was read from; relative file names in the
 	// config are resolved against its directory.
@@ -225,6 +228,24 @@ type Revocation struct {
 	MaxCRLBytes           ByteSize      `yaml:"max_crl_bytes"`
 	StaleGrace            time.Duration `yaml:"stale_grace"`
 }
+
+// InternalCA is the internal CA the gateway publishes revocation for.
+type InternalCA struct {
+	// Dir holds the CA made by `warden ca init`.
+	Dir string `yaml:"dir"`
+	// PassphraseEnv or PassphraseFile names where the key's passphrase is,
+	// when the key is encrypted.
+	PassphraseEnv  string `yaml:"passphrase_env"`
+	PassphraseFile string `yaml:"passphrase_file"`
+	// PublishURL is the public https base URL of the publishing endpoint:
+	// the gateway's address followed by /.well-known/warden/pki. Issued
+	// certificates name <base>/crl and <base>/ocsp.
+	PublishURL string `yaml:"publish_url"`
+}
+
+// PKIPath is where the gateway publishes its internal CA's CRL and OCSP
+// responses, on the HTTPS and the plain-HTTP listener.
+const PKIPath = "/.well-known/warden/pki"
 
 // Expiry configures the watch over every certificate the gateway uses or
 // trusts.

@@ -487,8 +487,28 @@ func (v *validator) expiry() {
 	}
 }
 
+func (v *validator) internalCA() {
+	c := v.c.CA
+	if c == nil {
+		return
+	}
+	if c.Dir == "" {
+		v.errorf("ca.dir", "dir is required")
+	} else if _, err := os.Stat(v.c.PathOf(c.Dir)); err != nil {
+		v.errorf("ca.dir", "%v (create it with warden ca init)", err)
+	}
+	if c.PassphraseEnv != "" && c.PassphraseFile != "" {
+		v.errorf("ca", "passphrase_env and passphrase_file are exclusive")
+	}
+	u, err := url.Parse(c.PublishURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), PKIPath) {
+		v.errorf("ca.publish_url", "must be the gateway's URL ending in %s (http is usual for CRLs and OCSP: what is served is signed)", PKIPath)
+	}
+}
+
 func (v *validator) misc() {
 	v.expiry()
+	v.internalCA()
 	if err := v.c.BruteForce.Validate(); err != nil {
 		var joined interface{ Unwrap() []error }
 		errs := []error{err}

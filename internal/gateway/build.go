@@ -128,6 +128,13 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 	}
 	rt.router = newRouter(routes)
 	rt.noRoute = g.metrics.Route("-")
+	if st.ClientAuth == tls.RequestClientCert {
+		// Name every route's trust anchors in the handshake, so that clients
+		// (Go's among them) pick the certificate a route will accept.
+		for _, ca := range rt.issuers {
+			st.ClientCAs.AddCert(ca)
+		}
+	}
 	if err := g.buildRevocation(c, rt); err != nil {
 		rt.close()
 		return st, nil, err

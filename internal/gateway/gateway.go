@@ -25,6 +25,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/config"
+	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/pki/expiry"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/revocation"
@@ -62,6 +63,8 @@ type Gateway struct {
 	guard      *lockout.Guard // brute-force protection on every route; its state survives reloads
 	env0Now    func() time.Time
 	expiry     *expiry.Watcher // certificate expiry events and webhook
+	pki        http.Handler    // the internal CA's CRL and OCSP, under config.PKIPath; nil without a CA
+	publisher  *ca.Publisher
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -119,6 +122,14 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 		return nil, fmt.Errorf("ocsp stapling: %w", err)
 	}
 	g.stapling = tlsserver.NewStapling(g.tls, stapler, o.Log)
+	if c.CA != nil {
+		if err := g.loadCA(c); err != nil {
+			rt.close()
+			g.records.Close()
+			g.cancel()
+			return nil, err
+		}
+	}
 	if g.expiry, err = g.newExpiryWatcher(c); err != nil {
 		rt.close()
 		g.records.Close()
@@ -197,6 +208,50 @@ func (g *Gateway) applyTLS(c *config.Config, st tlsserver.Settings, rt *snapshot
 	return g.tls.Update(st)
 }
 
+// loadCA loads the internal CA and its publisher (CRL and OCSP).
+func (g *Gateway) loadCA(c *config.Config) error {
+	var pass []byte
+	switch {
+	case c.CA.PassphraseEnv != "":
+		pass = []byte(os.Getenv(c.CA.PassphraseEnv))
+	case c.CA.PassphraseFile != "":
+		b, err := os.ReadFile(c.PathOf(c.CA.PassphraseFile))
+		if err != nil {
+			return fmt.Errorf("ca passphrase: %w", err)
+		}
+		pass = []byte(strings.TrimSpace(string(b)))
+	}
+	authority, err := ca.Load(c.PathOf(c.CA.Dir), pass, ca.Config{Records: g.records,
+		PublishURL: strings.TrimSuffix(c.CA.PublishURL, "/"), Now: g.env0Now})
+	if err != nil {
+		return fmt.Errorf("internal CA: %w", err)
+	}
+	g.publisher = ca.NewPublisher(authority, g.log)
+	g.pki = http.StripPrefix(config.PKIPath, g.publisher.Handler())
+	return nil
+}
+
+// plainHandler serves the internal CA's CRL and OCSP on the plain-HTTP
+// listener too (a revocation checker of the gateway's own certificate must
+// not depend on it), and redirects everything else.
+func (g *Gateway) plainHandler(redirect http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.servePKI(w, r) {
+			redirect.ServeHTTP(w, r)
+		}
+	})
+}
+
+// servePKI answers requests for the internal CA's CRL and OCSP, which
+// anyone may fetch (everything served is signed); false if r is not one.
+func (g *Gateway) servePKI(w http.ResponseWriter, r *http.Request) bool {
+	if g.pki == nil || !strings.HasPrefix(r.URL.Path, config.PKIPath+"/") {
+		return false
+	}
+	g.pki.ServeHTTP(w, r)
+	return true
+}
+
 // newExpiryWatcher builds the certificate expiry watch from the config.
 func (g *Gateway) newExpiryWatcher(c *config.Config) (*expiry.Watcher, error) {
 	ec := expiry.Config{Thresholds: c.Expiry.Thresholds, Audit: g.audit, Log: g.log, Now: g.env0Now}
@@ -257,6 +312,13 @@ func (g *Gateway) Start() error {
 	g.lnHTTPS = g.wrapListener(rawHTTPS, s.HTTPS)
 	g.https = g.newHTTPSServer(s.HTTPS)
 	g.serve(g.https, g.lnHTTPS, "https")
+	if g.publisher != nil {
+		g.wg.Add(1)
+		go func() { // notices revocations made by the CLI or another node
+			defer g.wg.Done()
+			g.publisher.Run(g.ctx, 5*time.Second)
+		}()
+	}
 	g.wg.Add(1)
 	go func() { // expiry events at each threshold, checked now and every interval
 		defer g.wg.Done()
@@ -278,7 +340,7 @@ func (g *Gateway) Start() error {
 			port = g.lnHTTPS.Addr().(*net.TCPAddr).Port
 		}
 		g.redirect = &http.Server{
-			Handler:           redirectHandler(port),
+			Handler:           g.plainHandler(redirectHandler(port)),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 			IdleTimeout: 30 * time.Second, MaxHeaderBytes: int(s.HTTPS.MaxHeaderBytes),
 			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
@@ -417,6 +479,9 @@ func (g *Gateway) Reload(trigger string) error {
 // sameListeners refuses a reload that changes what can only change at a
 // restart: listener addresses and connection-level server settings.
 func sameListeners(a, b *config.Config) error {
+	if fmt.Sprint(a.CA) != fmt.Sprint(b.CA) {
+		return errors.New("ca changed: the internal CA is loaded only at a restart")
+	}
 	if a.PathOf(a.Store.Path) != b.PathOf(b.Store.Path) {
 		return errors.New("store.path changed: the store is opened only at a restart")
 	}

@@ -104,6 +104,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, name := range rt.identityHeaders {
 		mtls.StripIdentityHeaders(r.Header, name)
 	}
+	if g.servePKI(sw, r) {
+		return
+	}
 	if !cleanPath(r.URL.Path) {
 		policy.Deny(sw, r, policy.Problem{Status: http.StatusBadRequest, Reason: "path_not_normalized",
 			Detail: "the request path has dot segments, empty segments or backslashes"})

@@ -168,6 +168,14 @@ routes:
       - type: identity
         header: X-Warden-Identity
 {{- end}}
+{{- if .CA}}
+  - name: internal
+    path_prefix: /internal/
+    upstream: up
+    policies:
+      - type: mtls
+        ca_files: [ca/root.pem]
+{{- end}}
   - name: readonly
     path_prefix: /ro/
     methods: [GET]
@@ -175,6 +183,11 @@ routes:
 {{- if .APIKey}}
 brute_force:
   delay_after: 10 # the progressive delay is tested in internal/auth/lockout
+{{- end}}
+{{- if .CA}}
+ca:
+  dir: ca
+  publish_url: http://localhost/.well-known/warden/pki
 {{- end}}
 {{- if .CRL}}
 revocation:

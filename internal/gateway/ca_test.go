@@ -1,0 +1,87 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wardengw/warden/internal/pki/ca"
+	"github.com/wardengw/warden/internal/store"
+)
+
+// TestInternalCALifecycle: a client certificate issued by the internal CA
+// (from a CSR: the key never leaves the client) works for mTLS through the
+// gateway; once revoked, the gateway's own CRL and OCSP publication (served
+// by the gateway itself) make its mTLS check refuse it within the refresh
+// bound.
+func TestInternalCALifecycle(t *testing.T) {
+	e := newEnvWith(t, map[string]any{"CA": true}, func(e *env) {
+		if err := ca.Init(filepath.Join(e.dir, "ca"), ca.InitOptions{Name: "Test Internal"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	now := time.Now()
+	e.clock.Store(&now)
+	_, plain, _ := e.g.Addrs()
+	records, err := store.Open(filepath.Join(e.dir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer records.Close()
+	// The CLI's view of the CA: certificates name the gateway's plain-HTTP
+	// listener as their CRL and OCSP address.
+	publish := (&url.URL{Scheme: "http", Host: plain.String(), Path: "/.well-known/warden/pki"}).String()
+	authority, err := ca.Load(filepath.Join(e.dir, "ca"), nil, ca.Config{Records: records, PublishURL: publish, Now: e.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "svc-a"}, URIs: []*url.URL{{Scheme: "spiffe", Host: "test.internal", Path: "/svc/a"}}}, key)
+	cert, err := authority.Issue(context.Background(), ca.IssueRequest{CSR: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), Profile: ca.ProfileClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := tls.Certificate{Certificate: [][]byte{cert.Raw, authority.Intermediate.Raw}, PrivateKey: key, Leaf: cert}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{pair}}}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func() *http.Response {
+		t.Helper()
+		resp, err := c.Get(e.httpsURL("/internal/x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := get()
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("certificate from the internal CA: %d %s; events %+v", resp.StatusCode, body, e.sink.Events())
+	}
+
+	if err := authority.Revoke(context.Background(), cert.SerialNumber, "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.publisher.Refresh(context.Background()); err != nil { // what its 5s loop does
+		t.Fatal(err)
+	}
+	later := now.Add(6 * time.Minute) // past the checker's 5m refresh bound
+	e.clock.Store(&later)
+	resp = get()
+	if p := readProblem(t, resp); resp.StatusCode != 401 || p.Reason != "revoked" {
+		t.Fatalf("revoked certificate: %d %s", resp.StatusCode, p.Reason)
+	}
+}
