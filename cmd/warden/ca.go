@@ -77,7 +77,7 @@ written out, so that nothing is ever issued that cannot be revoked.`,
 		SilenceErrors: true,
 	}
 	cmd.PersistentFlags().StringVar(&dir, "dir", caDefaultDir, "CA folder")
-	cmd.AddCommand(caInitCmd(&dir, now), caIssueCmd(&dir, now), caRevokeCmd(&dir, now), caListCmd(&dir, now))
+	cmd.AddCommand(caInitCmd(&dir, now), caIssueCmd(&dir, now), caRevokeCmd(&dir, now), caListCmd(&dir, now), caTokenCmd(now))
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wardengw/warden/internal/pki/ca"
+	"github.com/wardengw/warden/internal/pki/enroll"
 	"github.com/wardengw/warden/internal/store"
 )
 
@@ -83,5 +85,74 @@ func TestInternalCALifecycle(t *testing.T) {
 	resp = get()
 	if p := readProblem(t, resp); resp.StatusCode != 401 || p.Reason != "revoked" {
 		t.Fatalf("revoked certificate: %d %s", resp.StatusCode, p.Reason)
+	}
+}
+
+// TestEnrollmentThroughTheGateway: a one-time token gets a new client its
+// first certificate at the gateway, once; the certificate then works for
+// mTLS; the token is refused the second time and never accepted over plain
+// HTTP.
+func TestEnrollmentThroughTheGateway(t *testing.T) {
+	// Revocation is off on the route here: the certificate names the
+	// config's placeholder publish URL; TestInternalCALifecycle covers it.
+	e := newEnvWith(t, map[string]any{"CA": true, "CARevocation": `"off"`}, func(e *env) {
+		if err := ca.Init(filepath.Join(e.dir, "ca"), ca.InitOptions{Name: "Test Internal"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	records, err := store.Open(filepath.Join(e.dir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer records.Close()
+	tok, err := enroll.CreateToken(context.Background(), records, enroll.Constraints{Consumer: "svc-b", CommonName: "svc-b"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "svc-b"}}, key)
+	body := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})
+	post := func(c *http.Client, url string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	_, plain, _ := e.g.Addrs()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp := post(noRedirect, "http://"+plain.String()+"/.well-known/warden/pki/enroll"); resp.StatusCode != http.StatusPermanentRedirect {
+		t.Fatalf("enrollment over plain HTTP: %d, want only a redirect", resp.StatusCode)
+	}
+	resp := post(e.client(), e.httpsURL("/.well-known/warden/pki/enroll"))
+	chain, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("enroll: %d %s", resp.StatusCode, chain)
+	}
+	var certs [][]byte
+	for rest := chain; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		certs = append(certs, b.Bytes)
+	}
+	if p := readProblem(t, post(e.client(), e.httpsURL("/.well-known/warden/pki/enroll"))); p.Reason != "token_used" {
+		t.Fatalf("second use of the token: %s", p.Reason)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost",
+		Certificates: []tls.Certificate{{Certificate: certs, PrivateKey: key}}}}
+	defer tr.CloseIdleConnections()
+	r2, err := (&http.Client{Transport: tr}).Get(e.httpsURL("/internal/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != 200 {
+		t.Fatalf("enrolled certificate: %d", r2.StatusCode)
 	}
 }

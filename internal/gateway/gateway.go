@@ -26,6 +26,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/pki/ca"
+	"github.com/wardengw/warden/internal/pki/enroll"
 	"github.com/wardengw/warden/internal/pki/expiry"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/revocation"
@@ -227,7 +228,20 @@ func (g *Gateway) loadCA(c *config.Config) error {
 		return fmt.Errorf("internal CA: %w", err)
 	}
 	g.publisher = ca.NewPublisher(authority, g.log)
-	g.pki = http.StripPrefix(config.PKIPath, g.publisher.Handler())
+	enr, err := enroll.New(enroll.Config{CA: authority, Store: g.records, Now: g.env0Now, Log: g.log})
+	if err != nil {
+		return fmt.Errorf("enrollment: %w", err)
+	}
+	// Enrollment is a credential exchange: rate-limited per client.
+	limit, err := policy.NewRateLimit(policy.RateLimitConfig{RequestsPerSecond: 1, Burst: 5})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /enroll", limit.Wrap(enr.Enroll()))
+	mux.Handle("POST /renew", limit.Wrap(enr.Renew()))
+	mux.Handle("/", g.publisher.Handler())
+	g.pki = http.StripPrefix(config.PKIPath, mux)
 	return nil
 }
 
@@ -236,7 +250,11 @@ func (g *Gateway) loadCA(c *config.Config) error {
 // not depend on it), and redirects everything else.
 func (g *Gateway) plainHandler(redirect http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !g.servePKI(w, r) {
+		// Only the signed, public CRL and OCSP answers; enrollment carries
+		// credentials and stays HTTPS-only.
+		p := r.URL.Path
+		public := strings.HasPrefix(p, config.PKIPath+"/crl") || strings.HasPrefix(p, config.PKIPath+"/ocsp")
+		if !public || !g.servePKI(w, r) {
 			redirect.ServeHTTP(w, r)
 		}
 	})

@@ -175,6 +175,7 @@ routes:
     policies:
       - type: mtls
         ca_files: [ca/root.pem]
+        revocation: {{or .CARevocation "hard_fail"}}
 {{- end}}
   - name: readonly
     path_prefix: /ro/
