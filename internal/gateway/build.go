@@ -22,14 +22,15 @@ import (
 
 // snapshot is everything built from one config: swapped whole on reload.
 type snapshot struct {
-	cfg       *config.Config
-	router    *router
-	upstreams map[string]*proxy.Upstream
-	hsts      string
-	maxBody   int64
-	certs     []telemetry.CertInfo
-	files     []string                // files whose change triggers a reload
-	noRoute   *telemetry.RouteMetrics // request metrics of requests no route matched
+	cfg        *config.Config
+	router     *router
+	upstreams  map[string]*proxy.Upstream
+	hsts       string
+	hstsHeader []string // the header value, allocated once per snapshot
+	maxBody    int64
+	certs      []telemetry.CertInfo
+	files      []string                // files whose change triggers a reload
+	noRoute    *telemetry.RouteMetrics // request metrics of requests no route matched
 
 	identityHeaders []string            // identity headers of mtls policies: stripped from every request
 	issuers         []*x509.Certificate // client CAs, for the revocation checker's CRL files
@@ -49,6 +50,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 		return st, nil, err
 	}
 	rt.hsts = hstsValue(c.TLS.HSTS)
+	rt.hstsHeader = []string{rt.hsts}[:1:1] // shared by every response: len == cap, so an Add copies
 	if a := c.Server.Admin; a != nil && len(a.ClientCAFiles) > 0 {
 		rt.adminCAs = x509.NewCertPool()
 		for _, f := range a.ClientCAFiles {

@@ -66,14 +66,15 @@ func cleanPath(p string) bool {
 	return c == p
 }
 
-// ServeHTTP is the HTTPS entry point: HSTS, request ID, framing and path
-// checks, routing, the route's client-certificate requirement, the body
-// limit, then the route's policies and upstream.
+// ServeHTTP is the HTTPS entry point: HSTS, request ID, framing check,
+// identity headers stripped, the internal CA's publication, path check,
+// routing, the legacy/modern choice, the body limit, then the route's
+// policies (inside the brute-force guard) and upstream.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := g.rt.Load()
 	start := time.Now()
 	h := w.Header()
-	h["Strict-Transport-Security"] = []string{rt.hsts}
+	h["Strict-Transport-Security"] = rt.hstsHeader
 	x := &policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, ConnStart: connStart(r), Env: g.env}
 	h["X-Request-Id"] = []string{x.ID}
 	r = r.WithContext(policy.WithExchange(r.Context(), x))
