@@ -32,19 +32,20 @@ type snapshot struct {
 	files      []string                // files whose change triggers a reload
 	noRoute    *telemetry.RouteMetrics // request metrics of requests no route matched
 
-	identityHeaders []string            // identity headers of mtls policies: stripped from every request
-	issuers         []*x509.Certificate // client CAs, for the revocation checker's CRL files
-	revocation      *revocation.Checker // checks client certificates; started when the snapshot goes live
-	revocationCfg   revocation.Config
-	adminCAs        *x509.CertPool // admin API clients' CAs; nil: the admin API is off
-	policyWarnings  []string       // risky settings built policies report (insecure_query_key, …)
+	identityNames  map[string]bool     // identity header names (identityKey form): stripped from every request
+	issuers        []*x509.Certificate // client CAs, for the revocation checker's CRL files
+	revocation     *revocation.Checker // checks client certificates; started when the snapshot goes live
+	revocationCfg  revocation.Config
+	adminCAs       *x509.CertPool // admin API clients' CAs; nil: the admin API is off
+	policyWarnings []string       // risky settings built policies report (insecure_query_key, …)
 }
 
 // build turns a validated config into TLS settings and a runtime. It loads
 // files but listens on nothing, fetches nothing and changes no running
 // state.
 func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
-	rt := &snapshot{cfg: c, upstreams: map[string]*proxy.Upstream{}, maxBody: int64(c.Server.HTTPS.MaxBodyBytes)}
+	rt := &snapshot{cfg: c, upstreams: map[string]*proxy.Upstream{}, maxBody: int64(c.Server.HTTPS.MaxBodyBytes),
+		identityNames: map[string]bool{identityKey(mtls.HeaderClientCert): true, identityKey(mtls.HeaderClientCertChain): true}}
 	st, err := buildTLS(c, rt)
 	if err != nil {
 		return st, nil, err
@@ -186,10 +187,10 @@ func (g *Gateway) policyFacts(rt *snapshot, ps []policy.Policy) error {
 			}
 		}
 		if h, ok := p.(interface{ IdentityHeader() string }); ok && h.IdentityHeader() != "" {
-			rt.identityHeaders = append(rt.identityHeaders, h.IdentityHeader())
+			rt.identityNames[identityKey(h.IdentityHeader())] = true
 		}
 		if h, ok := p.(interface{ ClaimsHeader() string }); ok && h.ClaimsHeader() != "" {
-			rt.identityHeaders = append(rt.identityHeaders, h.ClaimsHeader())
+			rt.identityNames[identityKey(h.ClaimsHeader())] = true
 		}
 		if w, ok := p.(interface{ Warnings() []string }); ok {
 			rt.policyWarnings = append(rt.policyWarnings, w.Warnings()...)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +156,26 @@ func TestEnrollmentThroughTheGateway(t *testing.T) {
 	r2.Body.Close()
 	if r2.StatusCode != 200 {
 		t.Fatalf("enrolled certificate: %d", r2.StatusCode)
+	}
+}
+
+// TestPKIPathsAreCanonical: a non-canonical path under the publishing
+// prefix is refused, not redirected (a 307 would resend an enrollment token
+// to wherever the cleaned path leads).
+func TestPKIPathsAreCanonical(t *testing.T) {
+	e := newEnvWith(t, map[string]any{"CA": true}, func(e *env) {
+		if err := ca.Init(filepath.Join(e.dir, "ca"), ca.InitOptions{Name: "Test Internal"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, p := range []string{"/.well-known/warden/pki//enroll", "/.well-known/warden/pki/crl/../enroll"} {
+		out := e.rawRequest(t, "POST "+p+" HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr := readProblem(t, resp); resp.StatusCode != 400 || pr.Reason != "path_not_normalized" {
+			t.Fatalf("%s: %d %s", p, resp.StatusCode, pr.Reason)
+		}
 	}
 }

@@ -266,6 +266,14 @@ func (g *Gateway) servePKI(w http.ResponseWriter, r *http.Request) bool {
 	if g.pki == nil || !strings.HasPrefix(r.URL.Path, config.PKIPath+"/") {
 		return false
 	}
+	// Only canonical paths: a mux would otherwise redirect /pki//enroll
+	// (a 307, which resends the token) to a path outside this prefix. OCSP
+	// GET requests carry base64 (slashes included) in their path.
+	if !strings.HasPrefix(r.URL.Path, config.PKIPath+"/ocsp/") && !cleanPath(r.URL.Path) {
+		policy.Deny(w, r, policy.Problem{Status: http.StatusBadRequest, Reason: "path_not_normalized",
+			Detail: "the request path has dot segments, empty segments or backslashes"})
+		return true
+	}
 	g.pki.ServeHTTP(w, r)
 	return true
 }

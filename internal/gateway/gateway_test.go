@@ -125,11 +125,28 @@ func TestClientCertificateRoute(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 
+	// A client cannot make the proxy drop the gateway's own identity
+	// header by naming it in Connection.
+	req, _ := http.NewRequest("GET", e.httpsURL("/secure/data"), nil)
+	req.Header.Set("Connection", "X-Client-Identity, Client-Cert")
+	resp, err = e.clientWith(e.clientCert, false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo = upstreamEcho{}
+	_ = json.NewDecoder(resp.Body).Decode(&echo)
+	resp.Body.Close()
+	if !strings.Contains(echo.Header.Get("X-Client-Identity"), `"consumer":"client-a"`) || echo.Header.Get("Client-Cert") == "" {
+		t.Fatalf("Connection removed the gateway's identity headers: %v", echo.Header)
+	}
+
 	// Identity headers sent by a client never reach an upstream, on any
-	// route, whatever Connection names.
-	req, _ := http.NewRequest("GET", e.httpsURL("/public/x"), nil)
+	// route, also spelled with underscores (CGI upstreams read them alike).
+	req, _ = http.NewRequest("GET", e.httpsURL("/public/x"), nil)
 	req.Header.Set("Client-Cert", ":Zm9yZ2Vk:")
 	req.Header.Set("X-Client-Identity", `{"consumer":"admin"}`)
+	req.Header["X_Client_Identity"] = []string{`{"consumer":"admin"}`}
+	req.Header["Client_Cert"] = []string{":Zm9yZ2Vk:"}
 	resp, err = e.client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +154,8 @@ func TestClientCertificateRoute(t *testing.T) {
 	echo = upstreamEcho{}
 	_ = json.NewDecoder(resp.Body).Decode(&echo)
 	resp.Body.Close()
-	if echo.Header.Get("Client-Cert") != "" || echo.Header.Get("X-Client-Identity") != "" {
+	if echo.Header.Get("Client-Cert") != "" || echo.Header.Get("X-Client-Identity") != "" ||
+		len(echo.Header["X_Client_Identity"]) > 0 || len(echo.Header["Client_Cert"]) > 0 {
 		t.Fatalf("forged identity headers reached the upstream: %v", echo.Header)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wardengw/warden/internal/auth/mtls"
 	"github.com/wardengw/warden/internal/policy"
 )
 
@@ -101,10 +100,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Identity headers are the gateway's to set: whatever the client sent
 	// under those names is dropped on every route.
-	mtls.StripIdentityHeaders(r.Header, "")
-	for _, name := range rt.identityHeaders {
-		mtls.StripIdentityHeaders(r.Header, name)
-	}
+	stripIdentity(r, rt.identityNames)
 	if g.servePKI(sw, r) {
 		return
 	}
@@ -166,4 +162,44 @@ func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request, rt *snapshot
 		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
 	}
 	return true
+}
+
+// stripIdentity removes, from the request's headers and trailers, every
+// field whose name is an identity header's, also when spelled with
+// underscores for dashes (CGI-style upstreams read X_Client_Cert as
+// X-Client-Cert), and drops those names from Connection (so a client
+// cannot make the proxy remove the gateway's own values). names holds
+// lower-case, dash-spelled names.
+func stripIdentity(r *http.Request, names map[string]bool) {
+	for _, h := range []http.Header{r.Header, r.Trailer} {
+		for k := range h {
+			if names[identityKey(k)] {
+				delete(h, k)
+			}
+		}
+	}
+	if conn := r.Header["Connection"]; len(conn) > 0 {
+		kept := conn[:0:0]
+		for _, v := range conn {
+			var toks []string
+			for _, tok := range strings.Split(v, ",") {
+				if tok = strings.TrimSpace(tok); tok != "" && !names[identityKey(tok)] {
+					toks = append(toks, tok)
+				}
+			}
+			if len(toks) > 0 {
+				kept = append(kept, strings.Join(toks, ", "))
+			}
+		}
+		if len(kept) == 0 {
+			delete(r.Header, "Connection")
+		} else {
+			r.Header["Connection"] = kept
+		}
+	}
+}
+
+// identityKey is a header name in lower case with underscores as dashes.
+func identityKey(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }

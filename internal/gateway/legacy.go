@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
@@ -48,8 +49,23 @@ func (v *legacyVariant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.Env.Audit.Emit(audit.Event{Type: "legacy_request", Severity: audit.Info, RequestID: x.ID, Route: v.route,
 		Remote: x.Remote, Status: status, Fields: map[string]any{
-			"method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery, "host": r.Host,
+			"method": r.Method, "path": r.URL.Path, "query_params": queryNames(r), "host": r.Host,
 			"user_agent": r.UserAgent(), "consumer": x.Identity.Consumer, "methods": x.Identity.Methods,
 			"proto": r.Proto, "content_length": r.ContentLength,
 		}})
+}
+
+// queryNames lists the query's parameter names, never their values: a
+// legacy client may well put a credential there.
+func queryNames(r *http.Request) []string {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q := r.URL.Query()
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }

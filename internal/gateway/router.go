@@ -72,20 +72,25 @@ func requestHost(r *http.Request) string {
 }
 
 // match returns the route for r, or nil and whether a route matched the
-// host and path but not the method.
+// host and path but not the method. Only the routes of the most specific
+// host and prefix that match are considered: a method they do not accept
+// gets 405, never a less specific route (a POST to a GET-only /admin/
+// must not fall through to a catch-all / without /admin/'s policies).
 func (rt *router) match(r *http.Request) (*route, bool) {
 	host := requestHost(r)
 	path := r.URL.Path
-	wrongMethod := false
+	var best *route
 	for _, ro := range rt.routes {
+		if best != nil && (ro.host != best.host || ro.prefix != best.prefix) {
+			break // sorted by specificity: the rest are less specific
+		}
 		if !hostMatches(ro.host, host) || !strings.HasPrefix(path, ro.prefix) {
 			continue
 		}
-		if ro.methods != nil && !ro.methods[r.Method] {
-			wrongMethod = true
-			continue
+		best = ro
+		if ro.methods == nil || ro.methods[r.Method] {
+			return ro, false
 		}
-		return ro, false
 	}
-	return nil, wrongMethod
+	return nil, best != nil
 }

@@ -1,0 +1,35 @@
+package gateway
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+// TestRouterNoFallThroughOnMethod: a method the most specific route does
+// not accept gets 405; it never falls through to a less specific route
+// that lacks that route's policies.
+func TestRouterNoFallThroughOnMethod(t *testing.T) {
+	admin := &route{name: "admin", prefix: "/admin/", methods: map[string]bool{"GET": true}}
+	adminWrite := &route{name: "admin-write", prefix: "/admin/", methods: map[string]bool{"PUT": true}}
+	all := &route{name: "all", prefix: "/"}
+	rt := newRouter([]*route{all, admin, adminWrite})
+	tests := []struct {
+		method, path, want string
+		wrongMethod        bool
+	}{
+		{"GET", "/admin/x", "admin", false},
+		{"PUT", "/admin/x", "admin-write", false},
+		{"POST", "/admin/x", "", true},
+		{"POST", "/other", "all", false},
+	}
+	for _, tt := range tests {
+		ro, wrong := rt.match(httptest.NewRequest(tt.method, tt.path, nil))
+		got := ""
+		if ro != nil {
+			got = ro.name
+		}
+		if got != tt.want || wrong != tt.wrongMethod {
+			t.Errorf("%s %s: route %q wrongMethod %v, want %q %v", tt.method, tt.path, got, wrong, tt.want, tt.wrongMethod)
+		}
+	}
+}
