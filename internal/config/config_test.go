@@ -207,6 +207,18 @@ routes:
 	}
 }
 
+func TestLegacyWithoutAuthenticationWarns(t *testing.T) {
+	y := "tls:\n  client_auth:\n    mode: optional\n    ca_files: [certs/internal-ca.pem]\n" + strings.TrimPrefix(base, "tls:\n") +
+		"    legacy:\n      policies:\n        - type: headers\n          request: {set: {X-A: b}}\n      deprecation: 2026-01-01\n      sunset: 2027-01-01\n      link: https://docs.example.com/m\n"
+	_, warns, err := parseIn(t, testDir(t), y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(warns, "no authentication policy") {
+		t.Fatalf("want a warning, got %v", warns)
+	}
+}
+
 func TestSingleUpstreamPinWarns(t *testing.T) {
 	y := base + "" // add one pin to the upstream
 	y = strings.Replace(y, "url: https://api.internal:8443", "url: https://api.internal:8443\n    pins: [\"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"]", 1)

@@ -402,6 +402,8 @@ func (v *validator) legacy(p string, r Route) {
 	}
 	if len(l.Policies) == 0 {
 		v.errorf(p+".policies", "a legacy variant needs at least one policy (its weaker requirement, e.g. an API key)")
+	} else if !hasAuthPolicy(l.Policies) {
+		v.warnf(p+".policies", "route %q's legacy variant has no authentication policy (api_key, jwt, introspection, mtls): anyone without a certificate gets through", r.Name)
 	}
 	if l.Sunset.IsZero() {
 		v.errorf(p, "sunset is required: a legacy variant must have an end date")
@@ -449,6 +451,18 @@ func isJoinedConfigErrors(err error) bool {
 		}
 	}
 	return true
+}
+
+// authPolicies are the policy types that authenticate a request.
+var authPolicies = map[string]bool{"api_key": true, "jwt": true, "introspection": true, "mtls": true}
+
+func hasAuthPolicy(ps []PolicySpec) bool {
+	for _, p := range ps {
+		if authPolicies[p.Type] {
+			return true
+		}
+	}
+	return false
 }
 
 func usesMTLS(ps []PolicySpec) bool {

@@ -63,9 +63,12 @@ type Gateway struct {
 	records    *store.Store   // the record store, opened at start (its path changes only at a restart)
 	guard      *lockout.Guard // brute-force protection on every route; its state survives reloads
 	env0Now    func() time.Time
-	expiry     *expiry.Watcher // certificate expiry events and webhook
-	pki        http.Handler    // the internal CA's CRL and OCSP, under config.PKIPath; nil without a CA
-	publisher  *ca.Publisher
+
+	consumers     sync.Map        // consumer label values seen (see consumerLabel)
+	consumerCount atomic.Int64    // how many
+	expiry        *expiry.Watcher // certificate expiry events and webhook
+	pki           http.Handler    // the internal CA's CRL and OCSP, under config.PKIPath; nil without a CA
+	publisher     *ca.Publisher
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -73,7 +76,6 @@ type Gateway struct {
 	https, redirect, admin *http.Server
 	lnHTTPS, lnHTTP, lnAdm net.Listener
 	wg                     sync.WaitGroup
-	stopWatch              context.CancelFunc
 }
 
 // New builds a gateway from a validated config. It listens on nothing
@@ -426,9 +428,6 @@ func (g *Gateway) closeAll() {
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends,
 // then closes what remains.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	if g.stopWatch != nil {
-		g.stopWatch()
-	}
 	var errs []error
 	for _, srv := range []*http.Server{g.https, g.redirect, g.admin} {
 		if srv == nil {
@@ -511,7 +510,9 @@ func sameListeners(a, b *config.Config) error {
 	if a.PathOf(a.Store.Path) != b.PathOf(b.Store.Path) {
 		return errors.New("store.path changed: the store is opened only at a restart")
 	}
-	if a.Server.HTTPS != b.Server.HTTPS {
+	ha, hb := a.Server.HTTPS, b.Server.HTTPS
+	ha.MaxBodyBytes, hb.MaxBodyBytes = 0, 0 // applied per request: reloadable
+	if ha != hb {
 		return errors.New("server.https changed: listener settings take effect only at a restart")
 	}
 	addr := func(l *config.RedirectListener) string {
@@ -527,7 +528,9 @@ func sameListeners(a, b *config.Config) error {
 		if l == nil {
 			return ""
 		}
-		return fmt.Sprint(*l)
+		c := *l
+		c.ClientCAFiles = nil // reloaded with the snapshot
+		return fmt.Sprint(c)
 	}
 	if adm(a.Server.Admin) != adm(b.Server.Admin) {
 		return errors.New("server.admin changed: listener settings take effect only at a restart")

@@ -131,7 +131,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if x.Identity.Consumer != "" {
 				consumer = x.Identity.Consumer
 			}
-			g.metrics.Variants.WithLabelValues(ro.name, variant, consumer).Inc()
+			g.metrics.Variants.WithLabelValues(ro.name, variant, g.consumerLabel(consumer)).Inc()
 		}()
 		if variant == "legacy" {
 			if !g.preflight(sw, r, rt) {
@@ -202,4 +202,25 @@ func stripIdentity(r *http.Request, names map[string]bool) {
 // identityKey is a header name in lower case with underscores as dashes.
 func identityKey(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// maxConsumerLabels bounds the consumer label of the variant metric: a
+// consumer can come from a token claim, and an unbounded label set would
+// let clients grow the gateway's (and Prometheus's) memory.
+const maxConsumerLabels = 1000
+
+// consumerLabel returns consumer while fewer than maxConsumerLabels
+// distinct ones have been seen, "other" after.
+func (g *Gateway) consumerLabel(consumer string) string {
+	if _, ok := g.consumers.Load(consumer); ok {
+		return consumer
+	}
+	if g.consumerCount.Add(1) > maxConsumerLabels {
+		g.consumerCount.Add(-1)
+		return "other"
+	}
+	if _, loaded := g.consumers.LoadOrStore(consumer, true); loaded {
+		g.consumerCount.Add(-1)
+	}
+	return consumer
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"testing"
 )
@@ -31,5 +32,22 @@ func TestRouterNoFallThroughOnMethod(t *testing.T) {
 		if got != tt.want || wrong != tt.wrongMethod {
 			t.Errorf("%s %s: route %q wrongMethod %v, want %q %v", tt.method, tt.path, got, wrong, tt.want, tt.wrongMethod)
 		}
+	}
+}
+
+// TestConsumerLabelBounded: past maxConsumerLabels distinct consumers, the
+// variant metric's label is "other".
+func TestConsumerLabelBounded(t *testing.T) {
+	g := &Gateway{}
+	for i := range maxConsumerLabels {
+		if got := g.consumerLabel(fmt.Sprint("c", i)); got != fmt.Sprint("c", i) {
+			t.Fatalf("consumer %d labelled %q", i, got)
+		}
+	}
+	if got := g.consumerLabel("one-too-many"); got != "other" {
+		t.Fatalf("label %q past the bound", got)
+	}
+	if got := g.consumerLabel("c7"); got != "c7" {
+		t.Fatalf("a known consumer is labelled %q", got)
 	}
 }

@@ -23,9 +23,9 @@ func (g *Gateway) Watch(ctx context.Context) error {
 		return fmt.Errorf("watch config: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	g.stopWatch = cancel
-	watched := map[string]bool{} // folders
-	files := map[string]bool{}   // absolute file paths that matter
+	context.AfterFunc(g.ctx, cancel) // stops with Shutdown
+	watched := map[string]bool{}     // folders
+	files := map[string]bool{}       // absolute file paths that matter
 	update := func() {
 		rt := g.rt.Load()
 		clear(files)

@@ -190,3 +190,24 @@ func TestASCIIJSON(t *testing.T) {
 		t.Fatalf("round trip: %v %q", err, back["a"])
 	}
 }
+
+// TestRateLimitIPv6Prefix: addresses of one /64 share a bucket, so a
+// client cannot get a fresh one by changing its address.
+func TestRateLimitIPv6Prefix(t *testing.T) {
+	p, err := NewRateLimit(RateLimitConfig{RequestsPerSecond: 1, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	codes := []int{}
+	for _, remote := range []string{"[2001:db8::1]:1000", "[2001:db8::2]:1000", "[2001:db8:0:1::1]:1000"} {
+		req := newExchangeRequest(t, audit.NewMemorySink(), nil, func() time.Time { return time.Unix(0, 0) })
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		codes = append(codes, rec.Code)
+	}
+	if codes[0] != 200 || codes[1] != 429 || codes[2] != 200 {
+		t.Fatalf("codes %v: same /64 must share a bucket, another /64 not", codes)
+	}
+}

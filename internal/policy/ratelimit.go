@@ -3,8 +3,8 @@ package policy
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -68,12 +68,20 @@ func NewRateLimit(c RateLimitConfig) (*RateLimit, error) {
 	return &RateLimit{limit: rate.Limit(c.RequestsPerSecond), burst: c.Burst, key: c.Key, buckets: map[string]*rate.Limiter{}}, nil
 }
 
+// clientIP is the client's address as a rate-limit key: IPv6 clients by
+// their /64, since one client usually holds a whole /64 and would
+// otherwise get a fresh bucket per address.
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 func (p *RateLimit) keyOf(r *http.Request, x *Exchange) string {

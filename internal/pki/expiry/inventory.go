@@ -68,16 +68,16 @@ type Report struct {
 	Findings []Finding `json:"findings,omitempty"`
 }
 
-// Worst returns the most severe state among the entries: expired or
-// not_yet_valid before expiring before ok.
+// stateRank orders states by severity; unknown states rank with ok.
+var stateRank = map[string]int{StateOK: 0, StateExpiring: 1, StateNotYetValid: 2, StateExpired: 3}
+
+// Worst returns the most severe state among the entries, whatever their
+// order: expired before not_yet_valid before expiring before ok.
 func (r Report) Worst() string {
 	worst := StateOK
 	for _, e := range r.Entries {
-		switch e.State {
-		case StateExpired, StateNotYetValid:
-			return e.State
-		case StateExpiring:
-			worst = StateExpiring
+		if stateRank[e.State] > stateRank[worst] {
+			worst = e.State
 		}
 	}
 	return worst

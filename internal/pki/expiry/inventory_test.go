@@ -144,8 +144,8 @@ func TestInventory(t *testing.T) {
 			t.Errorf("%s: incomplete entry %+v", e.Subject, e)
 		}
 	}
-	if rep.Worst() != expiry.StateExpired && rep.Worst() != expiry.StateNotYetValid {
-		t.Errorf("worst state %q", rep.Worst())
+	if w := rep.Worst(); w != expiry.StateExpired {
+		t.Errorf("worst state %q, want %q", w, expiry.StateExpired)
 	}
 	// billing: one pin (on its CA): no backup. ledger: two pins, neither
 	// on a local certificate (it has no ca_file).
@@ -203,6 +203,40 @@ func TestEntryCertInfoFeedsTheWatcher(t *testing.T) {
 		ci := e.CertInfo()
 		if ci.Serial != e.Serial || !ci.NotAfter.Equal(e.NotAfter) || ci.Use != e.Use {
 			t.Errorf("CertInfo %+v of %+v", ci, e)
+		}
+	}
+}
+
+// TestReportWorst: Worst ranks states (expired > not_yet_valid > expiring >
+// ok) and does not depend on the order of the entries.
+func TestReportWorst(t *testing.T) {
+	report := func(states ...string) expiry.Report {
+		var r expiry.Report
+		for _, s := range states {
+			r.Entries = append(r.Entries, expiry.Entry{State: s})
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		states []string
+		want   string
+	}{
+		{nil, expiry.StateOK},
+		{[]string{expiry.StateOK}, expiry.StateOK},
+		{[]string{expiry.StateOK, expiry.StateExpiring}, expiry.StateExpiring},
+		{[]string{expiry.StateExpiring, expiry.StateNotYetValid}, expiry.StateNotYetValid},
+		{[]string{expiry.StateOK, expiry.StateExpiring, expiry.StateNotYetValid, expiry.StateExpired}, expiry.StateExpired},
+		{[]string{expiry.StateNotYetValid, expiry.StateExpired, expiry.StateNotYetValid}, expiry.StateExpired},
+	} {
+		fwd := tc.states
+		rev := make([]string, len(fwd))
+		for i, s := range fwd {
+			rev[len(fwd)-1-i] = s
+		}
+		for _, states := range [][]string{fwd, rev} {
+			if got := report(states...).Worst(); got != tc.want {
+				t.Errorf("Worst(%v) = %q, want %q", states, got, tc.want)
+			}
 		}
 	}
 }
