@@ -10,12 +10,14 @@ package admin
 
 import (
 	"crypto/x509"
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/revocation"
 )
 
 // Server is the admin listener's handler.
@@ -23,6 +25,7 @@ type Server struct {
 	mux     *http.ServeMux
 	api     *http.ServeMux
 	clients atomic.Pointer[x509.CertPool] // nil: the admin API is off
+	revoked policy.RevocationChecker      // nil: no revocation check
 	hsts    func() string
 	audit   *audit.Logger
 	now     func() time.Time
@@ -46,6 +49,12 @@ func New(metrics http.Handler, hsts func() string, aud *audit.Logger, now func()
 // SetClientCAs sets the CAs admin API clients must chain to; nil turns
 // the API off.
 func (s *Server) SetClientCAs(p *x509.CertPool) { s.clients.Store(p) }
+
+// SetRevocation makes admin clients' certificates subject to revocation:
+// a revoked one is refused; one whose status cannot be established is let
+// through with an audit event, so that a down responder cannot lock the
+// operators out.
+func (s *Server) SetRevocation(c policy.RevocationChecker) { s.revoked = c }
 
 // Handle registers an admin API handler; pattern must start with a method
 // and "/api/", e.g. "POST /api/jwt/deny".
@@ -76,9 +85,19 @@ func (s *Server) requireClient(next http.Handler) http.Handler {
 			for _, c := range r.TLS.PeerCertificates[1:] {
 				inter.AddCert(c)
 			}
-			_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: s.now(),
+			chains, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: s.now(),
 				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 			ok, subject = err == nil, leaf.Subject.String()
+			if ok && s.revoked != nil {
+				switch rerr := s.revoked.CheckChain(r.Context(), chains[0]); {
+				case rerr == nil:
+				case isRevoked(rerr):
+					ok = false
+				default:
+					s.audit.Emit(audit.Event{Type: "admin_revocation_unavailable", Severity: audit.Warning, Remote: r.RemoteAddr,
+						Detail: rerr.Error(), Fields: map[string]any{"subject": subject}})
+				}
+			}
 		}
 		if !ok {
 			s.audit.Emit(audit.Event{Type: "admin_api_refused", Severity: audit.Warning, Remote: r.RemoteAddr,
@@ -91,4 +110,9 @@ func (s *Server) requireClient(next http.Handler) http.Handler {
 			Fields: map[string]any{"method": r.Method, "path": r.URL.Path, "subject": subject}})
 		next.ServeHTTP(w, r)
 	})
+}
+
+func isRevoked(err error) bool {
+	var re *revocation.RevokedError
+	return errors.As(err, &re)
 }

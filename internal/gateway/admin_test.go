@@ -63,3 +63,18 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("admin API without CAs: %d %s", resp.StatusCode, p.Reason)
 	}
 }
+
+// TestAdminAPIRefusesRevokedCertificate: an admin client certificate on
+// the CRL is refused.
+func TestAdminAPIRefusesRevokedCertificate(t *testing.T) {
+	e := newEnvWith(t, map[string]any{"AdminCA": true, "CRL": true}, func(e *env) { writeCRL(t, e, 0, e.clientCert.Cert.SerialNumber) })
+	e.g.Admin().Handle("GET /api/ping", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	_, _, admin := e.g.Addrs()
+	resp, err := e.clientWith(e.clientCert, false).Get("https://" + admin.String() + "/api/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := readProblem(t, resp); resp.StatusCode != 401 || p.Reason != "admin_client_certificate_required" {
+		t.Fatalf("revoked admin certificate: %d %s", resp.StatusCode, p.Reason)
+	}
+}

@@ -14,9 +14,12 @@ import (
 
 // writeCRL writes an empty-but-for-one-entry CRL of the env's CA, as
 // revocation.crl_files would name it.
-func writeCRL(t testing.TB, e *env, entries int) {
+func writeCRL(t testing.TB, e *env, entries int, serials ...*big.Int) {
 	t.Helper()
 	var revoked []x509.RevocationListEntry
+	for _, s := range serials {
+		revoked = append(revoked, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now().Add(-time.Minute)})
+	}
 	for i := range entries {
 		revoked = append(revoked, x509.RevocationListEntry{SerialNumber: big.NewInt(int64(1_000_000 + i)), RevocationTime: time.Now().Add(-time.Hour)})
 	}

@@ -146,6 +146,7 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 			return nil, fmt.Errorf("admin tls: %w", err)
 		}
 		g.adminAPI = admin.New(g.metrics.Handler(), func() string { return g.rt.Load().hsts }, o.Audit, o.Now)
+		g.adminAPI.SetRevocation(&g.revocation)
 		g.adminAPI.Handle("GET /api/jwt/deny", g.denylist)
 		g.adminAPI.Handle("POST /api/jwt/deny", g.denylist)
 		g.guard.Mount(g.adminAPI)

@@ -370,8 +370,8 @@ func TestRunPollsEveryInterval(t *testing.T) {
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
 	// Wait for the first round (bootstrap) before adding the certificate.
-	for f.log.Stats().GetSTH == 0 {
-		time.Sleep(5 * time.Millisecond)
+	if err := f.log.WaitStats(ctx, func(s cttest.Stats) bool { return s.GetSTH > 0 }); err != nil {
+		t.Fatal(err)
 	}
 	f.log.AddCert(f.ca.Issue(t, pkitest.Options{DNSNames: []string{"example.com"}}).Cert)
 	if _, err := f.sink.Wait(ctx, audit.OfType(EventUnknownKey)); err != nil {

@@ -6,6 +6,7 @@
 package cttest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	stdx509 "crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -43,6 +45,7 @@ type Log struct {
 	served   map[int64]ct.LeafEntry // get-entries substitutions: a split view
 	maxBatch int                    // the log's own cap on get-entries; 0 = none
 	stats    Stats
+	changed  chan struct{} // closed (and cleared) when stats change; nil: no waiter
 }
 
 // Stats counts what monitors asked of the log.
@@ -206,6 +209,36 @@ func (l *Log) Stats() Stats {
 	return l.stats
 }
 
+// WaitStats blocks until cond holds for the request counters, checking
+// after every request the log serves, or until ctx ends.
+func (l *Log) WaitStats(ctx context.Context, cond func(Stats) bool) error {
+	for {
+		l.mu.Lock()
+		if cond(l.stats) {
+			l.mu.Unlock()
+			return nil
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("cttest: waiting for stats (now %+v): %w", l.Stats(), ctx.Err())
+		}
+	}
+}
+
+// statsChanged wakes WaitStats callers; l.mu must be held.
+func (l *Log) statsChanged() {
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+}
+
 func (l *Log) rebuild() {
 	l.tree = testonly.New(rfc6962.DefaultHasher)
 	for _, e := range l.leaves {
@@ -229,6 +262,7 @@ func (l *Log) getSTH(w http.ResponseWriter, _ *http.Request) {
 	ts := l.now()
 	l.mu.Lock()
 	l.stats.GetSTH++
+	l.statsChanged()
 	sth := ct.SignedTreeHead{Version: ct.V1, TreeSize: l.tree.Size(), Timestamp: ts}
 	copy(sth.SHA256RootHash[:], l.tree.Hash())
 	key := l.key
@@ -259,6 +293,7 @@ func (l *Log) getEntries(w http.ResponseWriter, r *http.Request) {
 	end, err2 := strconv.ParseInt(r.FormValue("end"), 10, 64)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.statsChanged() // runs before the unlock
 	l.stats.GetEntries++
 	if err1 != nil || err2 != nil || start < 0 || end < start || start >= int64(len(l.leaves)) {
 		http.Error(w, "bad range", http.StatusBadRequest)
@@ -285,6 +320,7 @@ func (l *Log) getConsistency(w http.ResponseWriter, r *http.Request) {
 	second, err2 := strconv.ParseUint(r.FormValue("second"), 10, 64)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.statsChanged() // runs before the unlock
 	l.stats.GetConsistency++
 	if err1 != nil || err2 != nil || first > second || second > l.tree.Size() {
 		http.Error(w, "bad sizes", http.StatusBadRequest)
@@ -304,6 +340,7 @@ func (l *Log) getProofByHash(w http.ResponseWriter, r *http.Request) {
 	err2 := hash.FromBase64String(r.FormValue("hash"))
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.statsChanged() // runs before the unlock
 	l.stats.GetProofByHash++
 	if err != nil || err2 != nil || size > l.tree.Size() {
 		http.Error(w, "bad request", http.StatusBadRequest)
