@@ -1,5 +1,7 @@
 // Package auth groups the gateway's authentication methods, one subpackage
-// per method: mtls today; jwt, apikey, httpsig, dpop and stepup to come.
+// per method: mtls, jwt (with introspection), dpop, apikey (policy type
+// api_key), stepup, and lockout (brute-force protection); httpsig is to
+// come.
 //
 // Each subpackage registers a policy type with internal/policy from an init
 // function, so that importing it (usually blank, from the gateway and from

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardengw/warden/internal/auth/apikey"
 	"github.com/wardengw/warden/internal/auth/dpop"
 	"github.com/wardengw/warden/internal/auth/jwt"
+	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/auth/mtls"
 	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/pki/pkitest"
@@ -244,7 +246,8 @@ func TestDocsCoverSchema(t *testing.T) {
 	// Each policy type's keys, under routes[].policies[].
 	for _, t := range []reflect.Type{reflect.TypeFor[policy.HeadersConfig](), reflect.TypeFor[policy.RateLimitConfig](), reflect.TypeFor[mtls.Config](),
 		reflect.TypeFor[jwt.Config](), reflect.TypeFor[jwt.IntrospectionConfig](), reflect.TypeFor[dpop.Config](),
-		reflect.TypeFor[policy.CookiesConfig](), reflect.TypeFor[stepup.Config](), reflect.TypeFor[policy.IdentityConfig]()} {
+		reflect.TypeFor[policy.CookiesConfig](), reflect.TypeFor[stepup.Config](), reflect.TypeFor[policy.IdentityConfig](),
+		reflect.TypeFor[apikey.Config](), reflect.TypeFor[lockout.PolicyConfig]()} {
 		collectKeys(t, "routes[].policies[]", keys)
 	}
 	// The mtls matcher is documented once, as match.<key>.

@@ -49,12 +49,12 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var (
-		ok, failed atomic.Int64
-		mu         sync.Mutex
-		failures   []string
-		policySeen sync.Map // X-Policy values the upstream saw
-		stop       = make(chan struct{})
-		wg         sync.WaitGroup
+		load     loadProgress
+		failed   atomic.Int64
+		mu       sync.Mutex
+		failures []string
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
 	)
 	clients := []*http.Client{e.clientWith(nil, false), e.clientWith(nil, true), e.clientWith(nil, false)}
 	clients[2].Transport.(*http.Transport).DisableKeepAlives = true
@@ -87,22 +87,19 @@ func TestHotReloadUnderLoad(t *testing.T) {
 					mu.Unlock()
 					continue
 				}
-				policySeen.Store(echo.Header.Get("X-Policy"), true)
-				ok.Add(1)
+				load.served(echo.Header.Get("X-Policy"))
 			}
 		}()
 	}
-	waitFor := func(cond func() bool, what string) {
+	wait := func(ch <-chan struct{}, what string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			runtimeGosched()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
-	waitFor(func() bool { return ok.Load() > 50 }, "load to start")
+	wait(load.whenOK(50), "load to start")
 
 	// 1. Replace the certificate files, as a deploy tool would (atomic renames).
 	newCert := e.ca.Issue(t, pkitest.Options{DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
@@ -122,9 +119,8 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	reloadsBefore := countEvents(e.sink, "config_reloaded")
 	e.writeConfig(map[string]any{"PolicyValue": "two"})
 	e.waitEvent(nth("config_reloaded", reloadsBefore+1))
-	waitFor(func() bool { _, seen := policySeen.Load("two"); return seen }, "the new policy value at the upstream")
-	atTwo := ok.Load()
-	waitFor(func() bool { return ok.Load() > atTwo+50 }, "more load")
+	wait(load.whenSeen("two"), "the new policy value at the upstream")
+	wait(load.whenOK(load.ok()+50), "more load")
 
 	// 3. A broken replacement is refused; the running config keeps serving.
 	failsBefore := countEvents(e.sink, "config_reload_failed")
@@ -133,8 +129,8 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	if !strings.Contains(ev.Detail, "path_prefx") || ev.Severity != audit.Critical {
 		t.Errorf("reload failure event: %+v", ev)
 	}
-	policySeen.Delete("two")
-	waitFor(func() bool { _, seen := policySeen.Load("two"); return seen }, "requests served by the old config after a refused reload")
+	load.forget("two")
+	wait(load.whenSeen("two"), "requests served by the old config after a refused reload")
 	// SIGHUP takes the same path: still refused.
 	if err := e.g.Reload("sighup"); err == nil {
 		t.Fatal("reload of a broken config succeeded")
@@ -143,12 +139,88 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during reloads; first: %v", failed.Load(), failed.Load()+ok.Load(), failures[0])
+		t.Fatalf("%d of %d requests failed during reloads; first: %v", failed.Load(), failed.Load()+load.ok(), failures[0])
 	}
-	if _, seen := policySeen.Load("one"); !seen {
+	if !load.seen("one") {
 		t.Error("no request was served by the first config")
 	}
-	t.Logf("%d requests, 0 failed, across 2 reloads and 2 refused ones", ok.Load())
+	t.Logf("%d requests, 0 failed, across 2 reloads and 2 refused ones", load.ok())
+}
+
+// loadProgress records the requests load workers got served and wakes the
+// test when a milestone is reached, so that it waits on events, not time.
+type loadProgress struct {
+	mu      sync.Mutex
+	n       int64
+	policy  map[string]bool // X-Policy values the upstream saw
+	waiters []loadWaiter
+}
+
+type loadWaiter struct {
+	cond func() bool // called with mu held
+	ch   chan struct{}
+}
+
+// served records one request served with the given X-Policy value.
+func (p *loadProgress) served(policy string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	if p.policy == nil {
+		p.policy = map[string]bool{}
+	}
+	p.policy[policy] = true
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		if w.cond() {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	p.waiters = kept
+}
+
+// when returns a channel closed once cond (evaluated with mu held) holds.
+func (p *loadProgress) when(cond func() bool) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := make(chan struct{})
+	if cond() {
+		close(ch)
+	} else {
+		p.waiters = append(p.waiters, loadWaiter{cond, ch})
+	}
+	return ch
+}
+
+// whenOK: closed once more than n requests have been served.
+func (p *loadProgress) whenOK(n int64) <-chan struct{} {
+	return p.when(func() bool { return p.n > n })
+}
+
+// whenSeen: closed once a request has been served with X-Policy value
+// (since the last forget of it).
+func (p *loadProgress) whenSeen(value string) <-chan struct{} {
+	return p.when(func() bool { return p.policy[value] })
+}
+
+func (p *loadProgress) forget(value string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.policy, value)
+}
+
+func (p *loadProgress) seen(value string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.policy[value]
+}
+
+func (p *loadProgress) ok() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
 }
 
 func renderedConfig(t *testing.T, e *env) string {

@@ -1,11 +1,6 @@
 package gateway
 
-import (
-	"os"
-	"runtime"
-)
-
-func runtimeGosched() { runtime.Gosched() }
+import "os"
 
 func readFile(p string) (string, error) {
 	b, err := os.ReadFile(p)

@@ -1,4 +1,9 @@
-// Package pki owns certificates: loading and hot reload, SPKI pins, the
-// development PKI of `warden demo`, and (later) the internal CA, issuance,
-// revocation publication, ACME and expiry watching.
+// Package pki owns certificates: SPKI pins and the development PKI of
+// `warden demo`. Its subpackages hold the rest of the lifecycle: ca (the
+// internal CA: issuance from CSRs, revocation, CRL and OCSP publication),
+// enroll (one-time enrollment tokens and renewal over mTLS), expiry (expiry
+// watch, webhook, inventory for `warden certs`), pkitest (test PKIs).
+// Serving certificates are loaded and checked by internal/tlsserver and
+// reloaded by internal/gateway; checking peers' revocation is
+// internal/revocation.
 package pki

@@ -607,13 +607,35 @@ func TestOCSPSingleflight(t *testing.T) {
 	release := f.ocsp.Hold()
 	defer release()
 	const n = 50
+	key := ocspKey(issuerKey(f.inter.Cert), l.Cert.SerialNumber).String()
+	waited := make(chan struct{}, n)
+	c.ocspFlight.onWait = func(k string, _ int) {
+		if k == key {
+			waited <- struct{}{}
+		}
+	}
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() { errs <- check(c, l) })
 	}
-	key := ocspKey(issuerKey(f.inter.Cert), l.Cert.SerialNumber)
-	waitFor(t, "49 callers to wait on the first one's fetch", func() bool { return c.ocspFlight.waiting(key.String()) == n-1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The first caller's fetch reaches the (held) responder; every other
+	// caller joins it instead of fetching.
+	if err := f.ocsp.WaitHits(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n - 1 {
+		select {
+		case <-waited:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d callers wait on the first one's fetch", i, n-1)
+		}
+	}
+	if w := c.ocspFlight.waiting(key); w != n-1 {
+		t.Fatalf("%d callers wait on the fetch, want %d", w, n-1)
+	}
 	release()
 	wg.Wait()
 	close(errs)
@@ -722,7 +744,11 @@ func TestStartClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Start(context.Background())
-	waitFor(t, "a background refresh", func() bool { return f.dp.Hits() >= 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.dp.WaitHits(ctx, 2); err != nil {
+		t.Fatalf("no background refresh: %v", err)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,10 @@ func (e *env) fetch(ctx context.Context, url string, body []byte, limit int64, u
 type flight[T any] struct {
 	mu    sync.Mutex
 	calls map[string]*call[T]
+	// onWait, a test hook, is called (without mu held) each time a caller
+	// starts waiting on a running call, with the key and the number now
+	// waiting on it. Set it before the flight is used.
+	onWait func(key string, waiters int)
 }
 
 type call[T any] struct {
@@ -88,7 +92,11 @@ func (f *flight[T]) do(ctx context.Context, key string, fn func(context.Context)
 	}
 	if c, ok := f.calls[key]; ok {
 		c.waiters++
+		waiters := c.waiters
 		f.mu.Unlock()
+		if f.onWait != nil {
+			f.onWait(key, waiters)
+		}
 		select {
 		case <-c.done:
 			return c.val, nil

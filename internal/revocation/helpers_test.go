@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -184,16 +183,4 @@ func (f *fixture) waitEvent(match func(audit.Event) bool) audit.Event {
 		f.t.Fatalf("no matching audit event: %v; events: %+v", err, f.sink.Events())
 	}
 	return e
-}
-
-// waitFor spins (yielding, never sleeping) until cond holds.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-	}
 }

@@ -1,5 +1,6 @@
 // Package store keeps Warden's persistent records: consumers and their API
-// keys today; issued certificates, revocations and enrollment tokens next.
+// keys, step-up TOTP enrollments and approvals, the internal CA's issued
+// certificates, revocations and CRL numbers, and enrollment tokens.
 //
 // The embedded default is one local SQLite file, through the pure-Go
 // modernc.org/sqlite driver (no cgo). A cluster will keep the same records

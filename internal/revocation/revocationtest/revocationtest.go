@@ -5,17 +5,18 @@
 package revocationtest
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ type Responder struct {
 	t      testing.TB
 	ca     *pkitest.CA
 	srv    *httptest.Server
-	hits   atomic.Int64
+	hits   hitCounter
 	mu     sync.Mutex
 	now    func() time.Time
 	valid  time.Duration
@@ -63,7 +64,11 @@ func NewResponder(t testing.TB, ca *pkitest.CA) *Responder {
 }
 
 // Hits returns the number of requests received.
-func (r *Responder) Hits() int64 { return r.hits.Load() }
+func (r *Responder) Hits() int64 { return r.hits.load() }
+
+// WaitHits blocks until the responder has received at least n requests,
+// or ctx ends.
+func (r *Responder) WaitHits(ctx context.Context, n int64) error { return r.hits.wait(ctx, n) }
 
 // Close stops the server: later requests fail to connect.
 func (r *Responder) Close() { r.srv.Close() }
@@ -117,7 +122,7 @@ func (r *Responder) Hold() (release func()) {
 func (r *Responder) Last() []byte { r.mu.Lock(); defer r.mu.Unlock(); return r.last }
 
 func (r *Responder) serve(w http.ResponseWriter, req *http.Request) {
-	r.hits.Add(1)
+	r.hits.add()
 	r.mu.Lock()
 	gate := r.gate
 	r.mu.Unlock()
@@ -211,7 +216,7 @@ type CRLServer struct {
 	URL string
 
 	srv  *httptest.Server
-	hits atomic.Int64
+	hits hitCounter
 	mu   sync.Mutex
 	der  []byte
 	code int
@@ -223,7 +228,7 @@ func NewCRLServer(t testing.TB, der []byte) *CRLServer {
 	t.Helper()
 	s := &CRLServer{der: der, code: http.StatusOK}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		s.hits.Add(1)
+		s.hits.add()
 		s.mu.Lock()
 		der, code := s.der, s.code
 		s.mu.Unlock()
@@ -243,7 +248,54 @@ func (s *CRLServer) Publish(der []byte) { s.mu.Lock(); s.der = der; s.mu.Unlock(
 func (s *CRLServer) Fail(code int) { s.mu.Lock(); s.code = code; s.mu.Unlock() }
 
 // Hits returns the number of requests received.
-func (s *CRLServer) Hits() int64 { return s.hits.Load() }
+func (s *CRLServer) Hits() int64 { return s.hits.load() }
+
+// WaitHits blocks until the server has received at least n requests, or
+// ctx ends.
+func (s *CRLServer) WaitHits(ctx context.Context, n int64) error { return s.hits.wait(ctx, n) }
 
 // Close stops the server.
 func (s *CRLServer) Close() { s.srv.Close() }
+
+// hitCounter counts requests and wakes those waiting for a count.
+type hitCounter struct {
+	mu      sync.Mutex
+	n       int64
+	changed chan struct{} // closed (and cleared) on each hit; nil: no waiter
+}
+
+func (h *hitCounter) add() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n++
+	if h.changed != nil {
+		close(h.changed)
+		h.changed = nil
+	}
+}
+
+func (h *hitCounter) load() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+func (h *hitCounter) wait(ctx context.Context, n int64) error {
+	for {
+		h.mu.Lock()
+		if h.n >= n {
+			h.mu.Unlock()
+			return nil
+		}
+		if h.changed == nil {
+			h.changed = make(chan struct{})
+		}
+		ch := h.changed
+		h.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("revocationtest: %d of %d hits: %w", h.load(), n, ctx.Err())
+		}
+	}
+}
