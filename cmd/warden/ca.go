@@ -233,7 +233,7 @@ not needed.`,
 			if err != nil {
 				return err
 			}
-			s, err := caOpenExisting(storePath)
+			s, err := keysOpenStore(storePath, false)
 			if err != nil {
 				return err
 			}
@@ -267,7 +267,7 @@ func caListCmd(dir *string, now func() time.Time) *cobra.Command {
 				}
 				issuer = ca.IssuerID(inter)
 			}
-			s, err := caOpenExisting(storePath)
+			s, err := keysOpenStore(storePath, false)
 			if err != nil {
 				return err
 			}
@@ -309,13 +309,6 @@ func caReasonName(code int) string {
 		}
 	}
 	return fmt.Sprintf("reason %d", code)
-}
-
-func caOpenExisting(path string) (*store.Store, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no record store at %s (pass --store)", path)
-	}
-	return store.Open(path)
 }
 
 func caPEM(der []byte) []byte {
