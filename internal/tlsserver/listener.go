@@ -43,6 +43,17 @@ type ListenerOptions struct {
 	Metrics *telemetry.Metrics
 	// Log receives operational messages; nil means slog.Default().
 	Log *slog.Logger
+
+	// hooks are test hooks (set by export_test.go); nil in production. A
+	// pointer keeps ListenerOptions comparable.
+	hooks *listenerHooks
+}
+
+// listenerHooks let tests observe the accept loop without sleeping.
+type listenerHooks struct {
+	// parked is called when the accept loop is at MaxConns and starts
+	// waiting for a slot: until one frees, nothing more is accepted.
+	parked func()
 }
 
 // listener accepts raw connections, handshakes each in its own goroutine,
@@ -136,8 +147,15 @@ func (l *listener) acceptLoop() {
 		if l.sem != nil {
 			select {
 			case l.sem <- struct{}{}:
-			case <-l.ctx.Done():
-				return
+			default: // at the cap: wait for a slot
+				if h := l.opts.hooks; h != nil && h.parked != nil {
+					h.parked()
+				}
+				select {
+				case l.sem <- struct{}{}:
+				case <-l.ctx.Done():
+					return
+				}
 			}
 		}
 		raw, err := l.inner.Accept()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +20,14 @@ import (
 // first connection closes; the gauge follows live connections.
 func TestMaxConns(t *testing.T) {
 	p := newPKI(t)
-	h := start(t, tlsserver.Settings{Certificates: certs(p.ecdsaA)}, tlsserver.ListenerOptions{MaxConns: 1})
+	parked := make(chan struct{}, 1)
+	opts := tlsserver.WithParkedHook(tlsserver.ListenerOptions{MaxConns: 1}, func() {
+		select {
+		case parked <- struct{}{}:
+		default:
+		}
+	})
+	h := start(t, tlsserver.Settings{Certificates: certs(p.ecdsaA)}, opts)
 	open := func() float64 {
 		return counter(t, h.metrics, "warden_open_connections", map[string]string{"listener": "test"})
 	}
@@ -29,19 +37,44 @@ func TestMaxConns(t *testing.T) {
 	}
 	defer first.Close()
 	serverSide := <-h.accepted
+	// The accept loop is now at the cap, waiting for a slot: it accepts
+	// nothing until the first connection closes.
+	select {
+	case <-parked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("accept loop did not wait for a slot at the cap")
+	}
 
+	// The second client connects (the kernel completes TCP) and sends its
+	// ClientHello, then waits for a server that must not answer.
+	raw, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	helloSent := make(chan struct{})
+	wc := &firstWriteConn{Conn: raw, wrote: helloSent}
 	second := make(chan error, 1)
 	go func() {
-		c, err := dial(t, h.addr, p.clientConfig())
+		c := tls.Client(wc, p.clientConfig())
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		err := c.Handshake()
 		if err == nil {
-			c.Close()
+			err = roundTrip(c)
 		}
+		c.Close()
 		second <- err
 	}()
 	select {
+	case <-helloSent:
+	case err := <-second:
+		t.Fatalf("second client ended before sending its ClientHello: %v", err)
+	}
+	select {
 	case err := <-second:
 		t.Fatalf("connection over the cap was handshaken (err %v)", err)
-	case <-time.After(300 * time.Millisecond): // long enough for a local handshake
+	case c := <-h.accepted:
+		t.Fatalf("connection over the cap was accepted: %v", c.RemoteAddr())
+	default:
 	}
 	if n := open(); n != 1 {
 		t.Errorf("open connections = %v, want 1", n)
@@ -56,6 +89,20 @@ func TestMaxConns(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("second connection still waiting after the first closed")
 	}
+}
+
+// firstWriteConn closes wrote after its first Write (a TLS client's
+// ClientHello) has gone out.
+type firstWriteConn struct {
+	net.Conn
+	wrote chan struct{}
+	once  sync.Once
+}
+
+func (c *firstWriteConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.once.Do(func() { close(c.wrote) })
+	return n, err
 }
 
 // TestHandshakeTimeout: a client that sends nothing, or half a record, is
