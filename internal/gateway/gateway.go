@@ -80,7 +80,7 @@ type Gateway struct {
 
 // New builds a gateway from a validated config. It listens on nothing
 // until Start.
-func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) {
+func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err error) {
 	if o.Metrics == nil {
 		o.Metrics = telemetry.New()
 	}
@@ -89,60 +89,59 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 	}
 	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1), env0Now: o.Now}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	var rt *snapshot
+	defer func() { // on failure, release whatever was built
+		if err == nil {
+			return
+		}
+		if rt != nil {
+			rt.close()
+		}
+		for _, srv := range []*tlsserver.Server{g.tls, g.adminTLS} {
+			if srv != nil {
+				srv.Close()
+			}
+		}
+		if g.records != nil {
+			g.records.Close()
+		}
+		g.cancel()
+	}()
 	g.denylist = jwt.NewDenyList()
 	if o.Now != nil {
 		g.denylist.Now = o.Now
 	}
-	records, err := store.Open(c.PathOf(c.Store.Path))
-	if err != nil {
-		g.cancel()
+	if g.records, err = store.Open(c.PathOf(c.Store.Path)); err != nil {
 		return nil, err
 	}
-	g.records = records
 	if g.guard, err = lockout.New(g.bruteForceConfig(c)); err != nil {
-		g.records.Close()
-		g.cancel()
 		return nil, err
 	}
-	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation, Records: records,
+	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation, Records: g.records,
 		AuthFailures: g.guard}
-	st, rt, err := g.build(c)
-	if err != nil {
-		g.records.Close()
-		g.cancel()
+	var st tlsserver.Settings
+	if st, rt, err = g.build(c); err != nil {
 		return nil, err
 	}
 	if g.tls, err = tlsserver.NewServer(st); err != nil {
-		rt.close()
-		g.cancel()
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	stapler, err := revocation.NewStapler(revocation.Config{Timeout: c.Revocation.Timeout, CRLRefresh: c.Revocation.CRLRefresh,
 		Now: o.Now, Audit: o.Audit, Registry: o.Metrics.Registry, Log: o.Log})
 	if err != nil {
-		rt.close()
-		g.cancel()
 		return nil, fmt.Errorf("ocsp stapling: %w", err)
 	}
 	g.stapling = tlsserver.NewStapling(g.tls, stapler, o.Log)
 	if c.CA != nil {
-		if err := g.loadCA(c); err != nil {
-			rt.close()
-			g.records.Close()
-			g.cancel()
+		if err = g.loadCA(c); err != nil {
 			return nil, err
 		}
 	}
 	if g.expiry, err = g.newExpiryWatcher(c); err != nil {
-		rt.close()
-		g.records.Close()
-		g.cancel()
 		return nil, err
 	}
 	if c.Server.Admin != nil {
 		if g.adminTLS, err = tlsserver.NewServer(adminSettings(st, rt.adminCAs)); err != nil {
-			rt.close()
-			g.cancel()
 			return nil, fmt.Errorf("admin tls: %w", err)
 		}
 		g.adminAPI = admin.New(g.metrics.Handler(), func() string { return g.rt.Load().hsts }, o.Audit, o.Now)
@@ -152,9 +151,7 @@ func New(c *config.Config, warns []config.Warning, o Options) (*Gateway, error) 
 		g.guard.Mount(g.adminAPI)
 		stepup.NewAdmin(g.records, o.Audit, o.Now).Mount(g.adminAPI)
 	}
-	if err := g.applyTLS(c, st, rt); err != nil {
-		rt.close()
-		g.cancel()
+	if err = g.applyTLS(c, st, rt); err != nil {
 		return nil, err
 	}
 	g.goLive(rt)
