@@ -149,6 +149,10 @@ func TestErrors(t *testing.T) {
 		{"unknown policy key", base + "    policies:\n      - type: headers\n        reqest: {}\n",
 			[]string{`warden.yaml:13:9: routes[0].policies[0].reqest: unknown key "reqest" (did you mean "request"?)`}},
 		{"unknown policy type", base + "    policies:\n      - type: magic\n", []string{`unknown policy type "magic"`}},
+		{"route under the PKI path", base + "    path_prefix: /.well-known/warden/pki/x\n",
+			[]string{"routes[0].path_prefix:", "never be reached"}},
+		{"any-method route next to a methods route", base + "    path_prefix: /a/\n  - name: a-get\n    upstream: api\n    path_prefix: /a/\n    methods: [GET]\n",
+			[]string{`routes[1].methods: route "a-get" and route "api" share host and path prefix`}},
 		{"not yaml", "tls: [\n", []string{"warden.yaml"}},
 		{"empty", "", []string{"the file is empty"}},
 	}

@@ -335,6 +335,10 @@ func (v *validator) routes(upstreams map[string]*url.URL) {
 	names := map[string]bool{}
 	type key struct{ host, prefix, method string }
 	seen := map[key]string{}
+	byPrefix := map[key]struct {
+		name string
+		any  bool
+	}{}
 	for i, r := range v.c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
 		if r.Name == "" {
@@ -348,6 +352,9 @@ func (v *validator) routes(upstreams map[string]*url.URL) {
 		}
 		if !strings.HasPrefix(r.PathPrefix, "/") {
 			v.errorf(p+".path_prefix", "path_prefix %q must start with /", r.PathPrefix)
+		}
+		if r.PathPrefix == PKIPath || strings.HasPrefix(r.PathPrefix, PKIPath+"/") {
+			v.errorf(p+".path_prefix", "path_prefix %q is under %s, which the gateway serves itself (internal CA: CRL, OCSP, enrollment): the route would never be reached", r.PathPrefix, PKIPath)
 		}
 		methods := r.Methods
 		if len(methods) == 0 {
@@ -369,6 +376,18 @@ func (v *validator) routes(upstreams map[string]*url.URL) {
 				break
 			}
 			seen[k] = r.Name
+		}
+		// A route for every method next to one for some methods, on the
+		// same host and prefix: which one a GET reaches would depend on
+		// their order in the file.
+		hp := key{host: r.Host, prefix: r.PathPrefix}
+		if other, ok := byPrefix[hp]; ok && (len(r.Methods) == 0) != other.any {
+			v.errorf(p+".methods", "route %q and route %q share host and path prefix, and only one of them lists methods: list the methods of both", r.Name, other.name)
+		} else if !ok {
+			byPrefix[hp] = struct {
+				name string
+				any  bool
+			}{r.Name, len(r.Methods) == 0}
 		}
 		u, ok := upstreams[r.Upstream]
 		switch {

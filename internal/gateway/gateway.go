@@ -366,7 +366,7 @@ func (g *Gateway) Start() error {
 			port = g.lnHTTPS.Addr().(*net.TCPAddr).Port
 		}
 		g.redirect = &http.Server{
-			Handler:           g.plainHandler(redirectHandler(port)),
+			Handler:           g.plainHandler(redirectHandler(port, g.tls.Serves)),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 			IdleTimeout: 30 * time.Second, MaxHeaderBytes: int(s.HTTPS.MaxHeaderBytes),
 			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),

@@ -223,16 +223,28 @@ func TestRedirectListenerNeverProxies(t *testing.T) {
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, method := range []string{"GET", "POST", "DELETE"} {
 		req, _ := http.NewRequest(method, "http://"+plain.String()+"/public/x?a=1&b=2", strings.NewReader("body"))
-		req.Host = "api.example.com"
+		req.Host = "localhost"
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		want := fmt.Sprintf("https://api.example.com:%d/public/x?a=1&b=2", port)
+		want := fmt.Sprintf("https://localhost:%d/public/x?a=1&b=2", port)
 		if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
 			t.Fatalf("%s: %d Location %q, want 308 %q", method, resp.StatusCode, resp.Header.Get("Location"), want)
 		}
+	}
+	// A Host the gateway has no certificate for is not redirected to: the
+	// listener must not be an open redirector for forged Host headers.
+	req, _ := http.NewRequest("GET", "http://"+plain.String()+"/public/x", nil)
+	req.Host = "evil.example.net"
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest || resp.Header.Get("Location") != "" {
+		t.Fatalf("forged host: %d Location %q, want 421 without Location", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if e.hits.Load() != 0 {
 		t.Fatal("the plain-HTTP listener forwarded a request")

@@ -8,11 +8,17 @@ import (
 
 // redirectHandler answers every plain-HTTP request with a 308 to the same
 // host, path and query over HTTPS. It never proxies.
-func redirectHandler(httpsPort int) http.Handler {
+func redirectHandler(httpsPort int, served func(host string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := requestHost(r)
 		if host == "" || !validRedirectHost(host) {
 			http.Error(w, "HTTPS required", http.StatusBadRequest)
+			return
+		}
+		// Only to names the gateway has a certificate for: a forged Host
+		// must not turn the gateway into a redirector to another site.
+		if !served(host) {
+			http.Error(w, "HTTPS required; this host is not served here", http.StatusMisdirectedRequest)
 			return
 		}
 		if net.ParseIP(host) != nil && net.ParseIP(host).To4() == nil {

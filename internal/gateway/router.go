@@ -71,6 +71,17 @@ func requestHost(r *http.Request) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
+// prefixMatches matches path prefixes by whole segments: "/api/" matches
+// what starts with "/api/"; "/api" matches "/api" and what starts with
+// "/api/", but not "/apiary" (a route's policies must not apply to, or be
+// escaped by, a neighbouring path that happens to share its letters).
+func prefixMatches(prefix, path string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || strings.HasSuffix(prefix, "/") || path[len(prefix)] == '/'
+}
+
 // match returns the route for r, or nil and whether a route matched the
 // host and path but not the method. Only the routes of the most specific
 // host and prefix that match are considered: a method they do not accept
@@ -84,7 +95,7 @@ func (rt *router) match(r *http.Request) (*route, bool) {
 		if best != nil && (ro.host != best.host || ro.prefix != best.prefix) {
 			break // sorted by specificity: the rest are less specific
 		}
-		if !hostMatches(ro.host, host) || !strings.HasPrefix(path, ro.prefix) {
+		if !hostMatches(ro.host, host) || !prefixMatches(ro.prefix, path) {
 			continue
 		}
 		best = ro

@@ -35,6 +35,24 @@ func TestRouterNoFallThroughOnMethod(t *testing.T) {
 	}
 }
 
+// TestRouterPrefixBySegment: a prefix without a trailing slash matches
+// whole path segments only.
+func TestRouterPrefixBySegment(t *testing.T) {
+	api := &route{name: "api", prefix: "/api"}
+	docs := &route{name: "docs", prefix: "/docs/"}
+	all := &route{name: "all", prefix: "/"}
+	rt := newRouter([]*route{all, api, docs})
+	for path, want := range map[string]string{
+		"/api": "api", "/api/": "api", "/api/v1": "api", "/apiary": "all", "/api.json": "all",
+		"/docs/": "docs", "/docs/x": "docs", "/docs": "all", "/": "all",
+	} {
+		ro, _ := rt.match(httptest.NewRequest("GET", path, nil))
+		if ro == nil || ro.name != want {
+			t.Errorf("%s: matched %v, want %s", path, ro, want)
+		}
+	}
+}
+
 // TestConsumerLabelBounded: past maxConsumerLabels distinct consumers, the
 // variant metric's label is "other".
 func TestConsumerLabelBounded(t *testing.T) {

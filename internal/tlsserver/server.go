@@ -231,6 +231,18 @@ func (srv *Server) configForClient(chi *tls.ClientHelloInfo) (*tls.Config, error
 	return srv.current.Load(), nil
 }
 
+// Serves reports whether one of the current certificates is valid for
+// host (a DNS name or an IP literal), as a client verifying it would check.
+// The plain-HTTP listener redirects only to such hosts.
+func (srv *Server) Serves(host string) bool {
+	for i := range srv.current.Load().Certificates {
+		if leaf, err := leafOf(&srv.current.Load().Certificates[i]); err == nil && leaf.VerifyHostname(host) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // RotateTicketKeys makes a fresh random key the one that encrypts new
 // session tickets and keeps the previous one for decryption only. Tickets
 // encrypted under older keys no longer resume (full handshake instead).
