@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,16 +14,9 @@ import (
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/revocation"
 	"github.com/wardengw/warden/internal/revocation/revocationtest"
+	"github.com/wardengw/warden/internal/testkit"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // TestOCSPStapling: the gateway staples its certificate's OCSP response,
 // a default client receives it, and a revoked own certificate stops being
@@ -33,7 +25,7 @@ func TestOCSPStapling(t *testing.T) {
 	root := pkitest.NewRootCA(t, "Staple Root", pkitest.Options{})
 	inter := root.NewIntermediate(t, "Staple Intermediate", pkitest.Options{})
 	responder := revocationtest.NewResponder(t, inter)
-	clock := &testClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	responder.SetClock(clock.Now)
 	leaf := inter.Issue(t, pkitest.Options{DNSNames: []string{"a.example"}, OCSPServer: []string{responder.URL}})
 	plain := inter.Issue(t, pkitest.Options{DNSNames: []string{"b.example"}}) // no OCSP URL: served unstapled
@@ -70,7 +62,7 @@ func TestOCSPStapling(t *testing.T) {
 
 	// The gateway's own certificate is revoked.
 	responder.Revoke(leaf.Cert.SerialNumber, 1, clock.Now())
-	clock.Add(revocation.DefaultCRLRefresh)
+	clock.Advance(revocation.DefaultCRLRefresh)
 	if err := stapling.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}

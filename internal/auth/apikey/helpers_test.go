@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,18 +13,10 @@ import (
 	"github.com/wardengw/warden/internal/auth/apikey"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/store"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 var t0 = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
-
-// clock is an injected, settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 // counting wraps a KeyStore and counts lookups.
 type counting struct {
@@ -43,14 +34,14 @@ func (c *counting) KeyByLookupID(ctx context.Context, id string) (store.APIKey, 
 type fixture struct {
 	path  string
 	store *store.Store
-	clock *clock
+	clock *testkit.Clock
 	sink  *audit.MemorySink
 	env   *policy.Env
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{path: filepath.Join(t.TempDir(), "warden.db"), clock: &clock{now: t0}, sink: audit.NewMemorySink()}
+	f := &fixture{path: filepath.Join(t.TempDir(), "warden.db"), clock: testkit.NewClock(t0), sink: audit.NewMemorySink()}
 	f.store = openStore(t, f.path)
 	if err := f.store.CreateConsumer(context.Background(), store.Consumer{Name: "billing", CreatedAt: t0}); err != nil {
 		t.Fatal(err)

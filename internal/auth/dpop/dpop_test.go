@@ -425,7 +425,7 @@ func TestNonceFlow(t *testing.T) {
 	}
 	// A nonce is the policy's own: forged or from another policy, refused.
 	other := newEnv(t, cfg)
-	other.clock.t = e.clock.Now()
+	other.clock.Set(e.clock.Now())
 	foreign := other.serve(t, request(es.proof(t, claims(other.clock.Now()))), bound(es)).header.Get(dpop.HeaderNonce)
 	for _, n := range []string{foreign, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", strings.Repeat("x", 300)} {
 		if o := e.serve(t, request(es.proof(t, withNonce(n))), bound(es)); o.reason != dpop.ReasonNonceRequired {

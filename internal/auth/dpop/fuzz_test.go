@@ -13,6 +13,7 @@ import (
 
 	"github.com/wardengw/warden/internal/auth/dpop"
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // FuzzProof sends arbitrary DPoP header values to a policy whose token is
@@ -40,7 +41,7 @@ func FuzzProof(f *testing.F) {
 		f.Add(s)
 	}
 	pub := &ecKey.PublicKey
-	clock := &fakeClock{t: t0}
+	clock := testkit.NewClock(t0)
 	f.Fuzz(func(t *testing.T, proof string) {
 		pol, err := dpop.New(dpop.Config{}) // a fresh replay cache: each input stands alone
 		if err != nil {

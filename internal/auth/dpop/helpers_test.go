@@ -22,6 +22,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/dpop"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/telemetry"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // The request the tests send unless a case changes it.
@@ -34,24 +35,6 @@ const (
 
 // t0 is the tests' pinned time.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// fakeClock is the injected clock of Env.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // client is a DPoP client: a key pair and the algorithm it signs with.
 type client struct {
@@ -209,7 +192,7 @@ func mustJSON(t testing.TB, v any) string {
 // sink and metrics.
 type env struct {
 	pol   *dpop.Policy
-	clock *fakeClock
+	clock *testkit.Clock
 	sink  *audit.MemorySink
 	env   *policy.Env
 }
@@ -220,7 +203,7 @@ func newEnv(t testing.TB, cfg dpop.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{t: t0}
+	clock := testkit.NewClock(t0)
 	sink := audit.NewMemorySink()
 	return &env{pol: pol, clock: clock, sink: sink,
 		env: &policy.Env{Audit: audit.New(sink), Metrics: telemetry.New(), Now: clock.Now}}

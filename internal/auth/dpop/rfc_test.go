@@ -34,7 +34,7 @@ func TestRFC9449Example(t *testing.T) {
 		t.Fatalf("jkt %s %v", got, err)
 	}
 	e := newEnv(t, dpop.Config{Algorithms: []string{"ES256"}})
-	e.clock.t = time.Unix(1562262618+5, 0)
+	e.clock.Set(time.Unix(1562262618+5, 0))
 	send := func(target string) outcome {
 		r := httptest.NewRequest(http.MethodGet, target, nil)
 		r.Header.Set("Authorization", "DPoP "+token)

@@ -29,6 +29,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/jwt"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/telemetry"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 const (
@@ -160,24 +161,6 @@ func mint(t testing.TB, s signer, claims map[string]any, extra map[string]any) s
 	return signRaw(t, s.alg, s.key, hb, pb)
 }
 
-// fakeClock is the injected clock of Env.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // keyServer is an HTTPS server on 127.0.0.1 serving a JWK set (or failing
 // with 503 while down), counting its hits.
 type keyServer struct {
@@ -224,7 +207,7 @@ type world struct {
 	keys   *keyring
 	ks     *keyServer
 	policy *jwt.Policy
-	clock  *fakeClock
+	clock  *testkit.Clock
 	sink   *audit.MemorySink
 	env    *policy.Env
 	h      http.Handler
@@ -234,7 +217,7 @@ type world struct {
 
 func newWorld(t testing.TB, mod func(*jwt.Config)) *world {
 	t.Helper()
-	w := &world{keys: keys(t), clock: &fakeClock{t: time.Now().Truncate(time.Second)}, sink: audit.NewMemorySink()}
+	w := &world{keys: keys(t), clock: testkit.NewClock(time.Now().Truncate(time.Second)), sink: audit.NewMemorySink()}
 	w.ks = newKeyServer(t, w.keys.jwks(t))
 	cfg := jwt.Config{Issuers: []jwt.Issuer{{
 		Issuer: testIssuer, JWKSURL: w.ks.url, CAFile: policy.FilePath(w.ks.caFile), Audiences: []string{testAudience},

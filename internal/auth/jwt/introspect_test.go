@@ -16,6 +16,7 @@ import (
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/telemetry"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // authServer is an RFC 7662 introspection endpoint on 127.0.0.1 over
@@ -64,7 +65,7 @@ func (a *authServer) add(token string, resp map[string]any) {
 
 func TestIntrospection(t *testing.T) {
 	as := newAuthServer(t)
-	clock := &fakeClock{t: time.Now().Truncate(time.Second)}
+	clock := testkit.NewClock(time.Now().Truncate(time.Second))
 	sink := audit.NewMemorySink()
 	env := &policy.Env{Audit: audit.New(sink), Metrics: telemetry.New(), Now: clock.Now}
 	p, err := jwt.NewIntrospection(jwt.IntrospectionConfig{Endpoint: as.url, ClientID: "gateway",

@@ -17,6 +17,7 @@ import (
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/auth/jwt"
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // TestAccepts: a valid token of each default algorithm passes, and the
@@ -365,7 +366,7 @@ func TestDenyList(t *testing.T) {
 	}
 
 	// Expiry, with the list's own clock.
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	d2 := &jwt.DenyList{Now: clock.Now}
 	if err := d2.Add("a", clock.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)

@@ -19,25 +19,8 @@ import (
 	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/telemetry"
+	"github.com/wardengw/warden/internal/testkit"
 )
-
-// fakeClock is the injected clock; tests advance it instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // timers records the progressive delays armed; by default each fires at
 // once.
@@ -76,7 +59,7 @@ const secret = "right-secret"
 // (for consumer lock-outs), and an upstream.
 type world struct {
 	guard    *lockout.Guard
-	clock    *fakeClock
+	clock    *testkit.Clock
 	timers   *timers
 	sink     *audit.MemorySink
 	metrics  *telemetry.Metrics
@@ -90,7 +73,7 @@ type world struct {
 // (nil: {}).
 func start(t *testing.T, cfg lockout.Config, policyBlock *lockout.PolicyConfig) *world {
 	t.Helper()
-	w := &world{clock: &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, timers: &timers{},
+	w := &world{clock: testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), timers: &timers{},
 		sink: audit.NewMemorySink(), metrics: telemetry.New()}
 	cfg.Now = w.clock.Now
 	cfg.Audit = audit.New(w.sink)

@@ -18,6 +18,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/telemetry"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 const attacker = "192.0.2.1:40000"
@@ -312,7 +313,7 @@ func TestIPv6Prefix(t *testing.T) {
 // TestMemoryBounded: a flood of distinct addresses never grows the table
 // past max_keys, and does not wash out a lock-out.
 func TestMemoryBounded(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	sink := audit.NewMemorySink()
 	g, err := lockout.New(lockout.Config{MaxKeys: 1000, Now: clock.Now, Audit: audit.New(sink)})
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/telemetry"
+	"github.com/wardengw/warden/internal/testkit"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
 
@@ -96,24 +97,6 @@ func (p *testPKI) sha1Client(t testing.TB) *pkitest.Leaf {
 		t.Fatalf("signature algorithm %v, want ECDSA-SHA1", c.SignatureAlgorithm)
 	}
 	return &pkitest.Leaf{Cert: c, Key: key, Chain: []*x509.Certificate{c, p.inter.Cert}}
-}
-
-// fakeClock is the injected clock of Env.Now and ConnStart.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // fakeChecker is a policy.RevocationChecker whose answer the test sets.
@@ -183,7 +166,7 @@ type world struct {
 	pki     *testPKI
 	sink    *audit.MemorySink
 	metrics *telemetry.Metrics
-	clock   *fakeClock
+	clock   *testkit.Clock
 	rev     *fakeChecker
 	env     *policy.Env
 	url     string
@@ -212,13 +195,13 @@ func startWith(t testing.TB, p *testPKI, pol *mtls.Policy, noChecker bool) *worl
 	if noChecker {
 		checker = nil
 	}
-	w := startChecker(t, p, pol, &fakeClock{t: time.Now()}, checker)
+	w := startChecker(t, p, pol, testkit.NewClock(time.Now()), checker)
 	w.rev = rev
 	return w
 }
 
 // startChecker serves pol with the given clock and revocation checker.
-func startChecker(t testing.TB, p *testPKI, pol *mtls.Policy, clock *fakeClock, checker policy.RevocationChecker) *world {
+func startChecker(t testing.TB, p *testPKI, pol *mtls.Policy, clock *testkit.Clock, checker policy.RevocationChecker) *world {
 	t.Helper()
 	w := &world{pki: p, sink: audit.NewMemorySink(), metrics: telemetry.New(), clock: clock, policy: pol}
 	w.env = &policy.Env{Audit: audit.New(w.sink), Metrics: w.metrics, Now: w.clock.Now, Revocation: checker}

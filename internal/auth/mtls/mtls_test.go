@@ -19,6 +19,7 @@ import (
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/revocation"
 	"github.com/wardengw/warden/internal/revocation/revocationtest"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // TestVerification: through a real listener that only asks for a
@@ -459,7 +460,7 @@ func TestHTTP2(t *testing.T) {
 // kept-alive connection, with the RFC 5280 reason in the audit event.
 func TestRevocationOCSP(t *testing.T) {
 	p := newPKI(t)
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	responder := revocationtest.NewResponder(t, p.inter)
 	responder.SetClock(clock.Now)
 	leaf := p.client(t, pkitest.Options{OCSPServer: []string{responder.URL}})

@@ -219,13 +219,13 @@ func TestApprovalDeniedExpiredLimits(t *testing.T) {
 	if code, _ := e.decide(t, id2, "approve"); code != 200 {
 		t.Fatal(code)
 	}
-	e.f.clock.Add(5 * time.Minute)
+	e.f.clock.Advance(5 * time.Minute)
 	if r := e.retry("billing", "b", id2); r.status != 401 || r.reason() != stepup.ReasonApprovalExpired {
 		t.Fatalf("expired: %d %s", r.status, r.raw)
 	}
 	// Pending, expired before a decision.
 	id3 := e.ask(t, "billing", "c")
-	e.f.clock.Add(5*time.Minute + time.Second)
+	e.f.clock.Advance(5*time.Minute + time.Second)
 	if code, out := e.decide(t, id3, "approve"); code != 409 || !strings.Contains(out, stepup.ReasonApprovalExpired) {
 		t.Fatalf("approve expired: %d %s", code, out)
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,34 +15,25 @@ import (
 	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/store"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // t0 is on a step boundary plus 10 s.
 var t0 = time.Date(2030, 6, 1, 12, 0, 10, 0, time.UTC)
-
-// clock is an injected, settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.now = t; c.mu.Unlock() }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // fixture: a store on a temp file, the gateway's Env around it, an audit
 // sink and a settable clock.
 type fixture struct {
 	path  string
 	store *store.Store
-	clock *clock
+	clock *testkit.Clock
 	sink  *audit.MemorySink
 	env   *policy.Env
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{path: filepath.Join(t.TempDir(), "warden.db"), clock: &clock{now: t0}, sink: audit.NewMemorySink()}
+	f := &fixture{path: filepath.Join(t.TempDir(), "warden.db"), clock: testkit.NewClock(t0), sink: audit.NewMemorySink()}
 	f.store = openStore(t, f.path)
 	f.env = &policy.Env{Audit: audit.New(f.sink), Now: f.clock.Now, Records: f.store}
 	return f

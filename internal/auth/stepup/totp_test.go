@@ -166,7 +166,7 @@ func TestTOTPEndToEnd(t *testing.T) {
 		t.Fatalf("step +1: %d %s", r.status, r.raw)
 	}
 	// The clock moves on: the next step works.
-	f.clock.Add(2 * stepup.Period)
+	f.clock.Advance(2 * stepup.Period)
 	if r := c.do("DELETE", "/pay", "billing", "", otp(cur+2)); r.status != 200 {
 		t.Fatalf("next step: %d %s", r.status, r.raw)
 	}

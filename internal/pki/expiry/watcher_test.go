@@ -16,6 +16,7 @@ import (
 
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/pki/expiry"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // receiver is a webhook endpoint that fails the attempts fail says to
@@ -66,15 +67,9 @@ func (r *receiver) attempts() int {
 	return r.n
 }
 
-// clock is an injected clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-func (c *clock) sleepRecorder() (*[]time.Duration, func(context.Context, time.Duration) error) {
+// sleepRecorder returns a sleep func that records each wait and returns at
+// once.
+func sleepRecorder() (*[]time.Duration, func(context.Context, time.Duration) error) {
 	var waits []time.Duration
 	var mu sync.Mutex
 	return &waits, func(ctx context.Context, d time.Duration) error {
@@ -91,7 +86,7 @@ func serverCert() expiry.Cert {
 	return expiry.Cert{Use: "server", Name: "api.example.com", Serial: "1f2e", NotAfter: expiresAt}
 }
 
-func newWatcher(t *testing.T, clk *clock, sink *audit.MemorySink, hook *expiry.WebhookConfig, sleep func(context.Context, time.Duration) error) *expiry.Watcher {
+func newWatcher(t *testing.T, clk *testkit.Clock, sink *audit.MemorySink, hook *expiry.WebhookConfig, sleep func(context.Context, time.Duration) error) *expiry.Watcher {
 	t.Helper()
 	w, err := expiry.New(expiry.Config{Webhook: hook, Audit: audit.New(sink), Now: clk.Now, Sleep: sleep})
 	if err != nil {
@@ -113,9 +108,9 @@ func expiryEvents(sink *audit.MemorySink) []audit.Event {
 
 func TestThresholdsFireOnceEach(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	clk := &clock{}
+	clk := testkit.NewClock(time.Time{})
 	sink := audit.NewMemorySink()
-	_, sleep := clk.sleepRecorder()
+	_, sleep := sleepRecorder()
 	w := newWatcher(t, clk, sink, &expiry.WebhookConfig{URL: rcv.srv.URL}, sleep)
 	ctx := context.Background()
 
@@ -169,9 +164,9 @@ func TestThresholdsFireOnceEach(t *testing.T) {
 
 func TestFailedDeliveryIsRetriedWithBackoff(t *testing.T) {
 	rcv := newReceiver(t, func(n int) bool { return n == 1 })
-	clk := &clock{}
+	clk := testkit.NewClock(time.Time{})
 	sink := audit.NewMemorySink()
-	waits, sleep := clk.sleepRecorder()
+	waits, sleep := sleepRecorder()
 	w := newWatcher(t, clk, sink, &expiry.WebhookConfig{URL: rcv.srv.URL, Backoff: 2 * time.Second}, sleep)
 
 	clk.Set(expiresAt.Add(-10 * expiry.Day))
@@ -195,9 +190,9 @@ func TestDeliveryFailingEveryAttemptIsRetriedAtNextCheck(t *testing.T) {
 	down := true
 	var mu sync.Mutex
 	rcv := newReceiver(t, func(int) bool { mu.Lock(); defer mu.Unlock(); return down })
-	clk := &clock{}
+	clk := testkit.NewClock(time.Time{})
 	sink := audit.NewMemorySink()
-	waits, sleep := clk.sleepRecorder()
+	waits, sleep := sleepRecorder()
 	w := newWatcher(t, clk, sink, &expiry.WebhookConfig{URL: rcv.srv.URL}, sleep)
 	ctx := context.Background()
 
@@ -234,9 +229,9 @@ func TestDeliveryFailingEveryAttemptIsRetriedAtNextCheck(t *testing.T) {
 
 func TestSkippedThresholdsNotifyOnlyTheTightest(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	clk := &clock{}
+	clk := testkit.NewClock(time.Time{})
 	sink := audit.NewMemorySink()
-	_, sleep := clk.sleepRecorder()
+	_, sleep := sleepRecorder()
 	w := newWatcher(t, clk, sink, &expiry.WebhookConfig{URL: rcv.srv.URL}, sleep)
 
 	clk.Set(expiresAt.Add(-5 * expiry.Day)) // started late: 30d, 14d and 7d are all crossed
@@ -256,9 +251,9 @@ func TestRotatedCertificateDropsPendingAndIsWatchedAfresh(t *testing.T) {
 	down := true
 	var mu sync.Mutex
 	rcv := newReceiver(t, func(int) bool { mu.Lock(); defer mu.Unlock(); return down })
-	clk := &clock{}
+	clk := testkit.NewClock(time.Time{})
 	sink := audit.NewMemorySink()
-	_, sleep := clk.sleepRecorder()
+	_, sleep := sleepRecorder()
 	w := newWatcher(t, clk, sink, &expiry.WebhookConfig{URL: rcv.srv.URL, Retries: -1}, sleep)
 
 	clk.Set(expiresAt.Add(-20 * expiry.Day))
@@ -283,8 +278,8 @@ func TestRotatedCertificateDropsPendingAndIsWatchedAfresh(t *testing.T) {
 
 func TestWebhookHeaders(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	clk := &clock{}
-	_, sleep := clk.sleepRecorder()
+	clk := testkit.NewClock(time.Time{})
+	_, sleep := sleepRecorder()
 	w := newWatcher(t, clk, audit.NewMemorySink(), &expiry.WebhookConfig{URL: rcv.srv.URL, Secret: "s3cret"}, sleep)
 	clk.Set(expiresAt.Add(-29 * expiry.Day))
 	if err := w.Check(context.Background()); err != nil {
@@ -328,7 +323,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestCustomThresholds(t *testing.T) {
-	clk := &clock{}
+	clk := testkit.NewClock(time.Time{})
 	sink := audit.NewMemorySink()
 	w, err := expiry.New(expiry.Config{Thresholds: []time.Duration{12 * time.Hour, 3 * expiry.Day, 12 * time.Hour}, Audit: audit.New(sink), Now: clk.Now})
 	if err != nil {
@@ -349,7 +344,7 @@ func TestCustomThresholds(t *testing.T) {
 }
 
 func TestRunChecksAtOnceAndStopsWithContext(t *testing.T) {
-	clk := &clock{}
+	clk := testkit.NewClock(time.Time{})
 	clk.Set(expiresAt.Add(time.Hour))
 	sink := audit.NewMemorySink()
 	w := newWatcher(t, clk, sink, nil, nil)
