@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -219,33 +218,9 @@ func LoadCertPool(path string) (*x509.CertPool, error) {
 	return p, nil
 }
 
-// LoadCerts reads every certificate of a PEM file.
-func LoadCerts(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read certificates: %w", err)
-	}
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate in %s: %w", path, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return out, nil
-}
+// LoadCerts reads every certificate of a PEM file (see
+// pki.ReadCertificates).
+func LoadCerts(path string) ([]*x509.Certificate, error) { return pki.ReadCertificates(path) }
 
 // UpstreamURL parses and checks an upstream URL.
 func UpstreamURL(s string) (*url.URL, error) {

@@ -2,16 +2,14 @@ package mtls
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/textproto"
-	"os"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/policy"
 )
 
@@ -225,7 +223,7 @@ func loadBundle(files []string, minRSABits int) (*x509.CertPool, map[string]bool
 	pool, subjects := x509.NewCertPool(), map[string]bool{}
 	var errs []error
 	for i, name := range files {
-		certs, err := readCerts(name)
+		certs, err := pki.ReadCertificates(name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ca_files[%d]: %w", i, err))
 			continue
@@ -240,42 +238,6 @@ func loadBundle(files []string, minRSABits int) (*x509.CertPool, map[string]bool
 		}
 	}
 	return pool, subjects, errors.Join(errs...)
-}
-
-// readCerts reads a PEM file of certificates and nothing else.
-func readCerts(name string) ([]*x509.Certificate, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("read trust bundle: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCAFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read trust bundle %s: %w", name, err)
-	}
-	if len(data) > maxCAFileBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxCAFileBytes)
-	}
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("%s: unexpected PEM block %q in a trust bundle", name, b.Type)
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM certificate", name)
-	}
-	return out, nil
 }
 
 // Files returns the trust bundle's files, for the gateway's reload watch.

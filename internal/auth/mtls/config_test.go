@@ -69,7 +69,7 @@ forward:
 		{"unknown key", ca + "allow_list: []\n", []string{`unknown key "allow_list"`}},
 		{"empty allow", ca + "allow: []\n", []string{"allow: an empty list would deny everything"}},
 		{"no ca_files", "revocation: off\n", []string{"ca_files: required"}},
-		{"missing file", "ca_files: [/nonexistent/ca.pem]\n", []string{"ca_files[0]: read trust bundle"}},
+		{"missing file", "ca_files: [/nonexistent/ca.pem]\n", []string{"ca_files[0]: read certificates"}},
 		{"weak anchor", "ca_files: [" + weak + "]\n", []string{"RSA key of 1024 bits"}},
 		{"private key in bundle", "ca_files: [" + keyFile + "]\n", []string{`unexpected PEM block "PRIVATE KEY"`}},
 		{"bad revocation", ca + "revocation: maybe\n", []string{`"maybe" is not one of hard_fail, soft_fail, off`}},

@@ -32,6 +32,4 @@ const (
 	// maxAuditText bounds certificate text (attacker-chosen) copied into
 	// audit events.
 	maxAuditText = 256
-	// maxCAFileBytes bounds a ca_files entry.
-	maxCAFileBytes = 4 << 20
 )

@@ -1,0 +1,52 @@
+package pki
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+)
+
+// MaxCertFileBytes bounds a PEM certificate file (a trust bundle or a
+// chain); a larger file is refused rather than read into memory.
+const MaxCertFileBytes = 4 << 20
+
+// ReadCertificates reads every certificate of a PEM file, in order. The
+// file must hold at least one certificate and nothing else: a private key
+// or any other block in a trust bundle or chain file is a mistake worth
+// stopping for, not skipping. Errors name the file.
+func ReadCertificates(path string) ([]*x509.Certificate, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read certificates: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxCertFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read certificates %s: %w", path, err)
+	}
+	if len(data) > MaxCertFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxCertFileBytes)
+	}
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%s: unexpected PEM block %q where only certificates belong", path, b.Type)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse certificate in %s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return out, nil
+}
