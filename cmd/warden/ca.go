@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/store"
 )
@@ -190,7 +191,7 @@ written to --out (or stdout) followed by the intermediate.`,
 				if _, err := cmd.OutOrStdout().Write(chain); err != nil {
 					return err
 				}
-			} else if err := caWriteFile(out, chain); err != nil {
+			} else if err := pki.WriteFileAtomic(out, 0o644, chain); err != nil {
 				return fmt.Errorf("certificate %s is issued and recorded, but: %w (`warden ca list` shows it)", ca.SerialString(cert.SerialNumber), err)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "Issued %s certificate serial %s for %q, valid until %s.\n",
@@ -313,25 +314,4 @@ func caReasonName(code int) string {
 
 func caPEM(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-// caWriteFile writes through a temporary file and a rename.
-func caWriteFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

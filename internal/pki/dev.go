@@ -264,16 +264,17 @@ func writeKey(path string, k crypto.Signer) error {
 	if err != nil {
 		return fmt.Errorf("marshal key: %w", err)
 	}
-	return writeFileAtomic(path, 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return WriteFileAtomic(path, 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
 func writePEM(path string, mode os.FileMode, der []byte) error {
-	return writeFileAtomic(path, mode, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	return WriteFileAtomic(path, mode, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-// writeFileAtomic writes through a temporary file and a rename, so a reader
-// (or a crash) never sees half a file.
-func writeFileAtomic(path string, mode os.FileMode, data []byte) error {
+// WriteFileAtomic writes data to path with mode through a synced
+// temporary file in the same folder and a rename, so a reader (or a crash)
+// never sees half a file.
+func WriteFileAtomic(path string, mode os.FileMode, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
