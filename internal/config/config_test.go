@@ -9,12 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardengw/warden/internal/auth/apikey"
-	"github.com/wardengw/warden/internal/auth/dpop"
-	"github.com/wardengw/warden/internal/auth/jwt"
-	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/auth/mtls"
-	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/policy"
 )
@@ -248,10 +243,11 @@ func TestDocsCoverSchema(t *testing.T) {
 	keys := map[string]bool{}
 	collectKeys(reflect.TypeFor[Config](), "", keys)
 	// Each policy type's keys, under routes[].policies[].
-	for _, t := range []reflect.Type{reflect.TypeFor[policy.HeadersConfig](), reflect.TypeFor[policy.RateLimitConfig](), reflect.TypeFor[mtls.Config](),
-		reflect.TypeFor[jwt.Config](), reflect.TypeFor[jwt.IntrospectionConfig](), reflect.TypeFor[dpop.Config](),
-		reflect.TypeFor[policy.CookiesConfig](), reflect.TypeFor[stepup.Config](), reflect.TypeFor[policy.IdentityConfig](),
-		reflect.TypeFor[apikey.Config](), reflect.TypeFor[lockout.PolicyConfig]()} {
+	types := policy.ConfigTypes()
+	if len(types) != len(policy.Types()) {
+		t.Errorf("%d policy types but %d config types: register every policy with policy.RegisterConfig", len(policy.Types()), len(types))
+	}
+	for _, t := range types {
 		collectKeys(t, "routes[].policies[]", keys)
 	}
 	// The mtls matcher is documented once, as match.<key>.

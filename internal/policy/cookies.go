@@ -15,7 +15,7 @@ import (
 	"github.com/wardengw/warden/internal/telemetry"
 )
 
-func init() { Register(CookiesType, newCookies) }
+func init() { RegisterConfig(CookiesType, NewCookies) }
 
 // Cookie hardening names.
 const (
@@ -79,14 +79,6 @@ type Cookies struct {
 }
 
 var _ Policy = (*Cookies)(nil)
-
-func newCookies(decode Decode) (Policy, error) {
-	var c CookiesConfig
-	if err := decode(&c); err != nil {
-		return nil, err
-	}
-	return NewCookies(c)
-}
 
 // NewCookies builds the cookies policy, reporting every invalid setting.
 func NewCookies(c CookiesConfig) (*Cookies, error) {

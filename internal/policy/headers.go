@@ -10,7 +10,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-func init() { Register("headers", newHeaders) }
+func init() { RegisterConfig("headers", NewHeaders) }
 
 // HeadersConfig is the config block of the headers policy.
 type HeadersConfig struct {
@@ -89,14 +89,6 @@ type Headers struct {
 }
 
 var _ Policy = (*Headers)(nil)
-
-func newHeaders(decode Decode) (Policy, error) {
-	var cfg HeadersConfig
-	if err := decode(&cfg); err != nil {
-		return nil, err
-	}
-	return NewHeaders(cfg)
-}
 
 // NewHeaders builds the headers policy.
 func NewHeaders(cfg HeadersConfig) (*Headers, error) {

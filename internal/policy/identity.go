@@ -9,7 +9,7 @@ import (
 	"unicode/utf16"
 )
 
-func init() { Register("identity", newIdentity) }
+func init() { RegisterConfig("identity", NewIdentity) }
 
 // IdentityConfig is the config block of the identity policy.
 type IdentityConfig struct {
@@ -29,14 +29,6 @@ type IdentityForward struct {
 }
 
 var _ Policy = (*IdentityForward)(nil)
-
-func newIdentity(decode Decode) (Policy, error) {
-	var c IdentityConfig
-	if err := decode(&c); err != nil {
-		return nil, err
-	}
-	return NewIdentity(c)
-}
 
 // NewIdentity builds the policy.
 func NewIdentity(c IdentityConfig) (*IdentityForward, error) {

@@ -10,6 +10,7 @@ package policy
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"sort"
 	"sync"
 )
@@ -35,8 +36,9 @@ type Decode func(v any) error
 type Factory func(decode Decode) (Policy, error)
 
 var (
-	mu       sync.RWMutex
-	registry = map[string]Factory{}
+	mu          sync.RWMutex
+	registry    = map[string]Factory{}
+	configTypes = map[string]reflect.Type{}
 )
 
 // Register makes a policy type available to configs. It panics on a
@@ -48,6 +50,37 @@ func Register(typ string, f Factory) {
 		panic("policy: duplicate type " + typ)
 	}
 	registry[typ] = f
+}
+
+// RegisterConfig registers a policy type whose config block decodes into a
+// C, from which build makes the policy. It records C for ConfigTypes.
+func RegisterConfig[C any, P Policy](typ string, build func(C) (P, error)) {
+	Register(typ, func(decode Decode) (Policy, error) {
+		var cfg C
+		if err := decode(&cfg); err != nil {
+			return nil, err
+		}
+		p, err := build(cfg)
+		if err != nil {
+			return nil, err // not p: a nil *T in a Policy is not a nil Policy
+		}
+		return p, nil
+	})
+	mu.Lock()
+	configTypes[typ] = reflect.TypeFor[C]()
+	mu.Unlock()
+}
+
+// ConfigTypes returns the config type of every policy registered with
+// RegisterConfig, by policy type (the docs test walks them).
+func ConfigTypes() map[string]reflect.Type {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make(map[string]reflect.Type, len(configTypes))
+	for k, v := range configTypes {
+		out[k] = v
+	}
+	return out
 }
 
 // Build returns the policy of the given type built from its config block.

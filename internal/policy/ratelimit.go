@@ -12,7 +12,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-func init() { Register("rate_limit", newRateLimit) }
+func init() { RegisterConfig("rate_limit", NewRateLimit) }
 
 // RateLimitConfig is the config block of the local rate_limit policy.
 type RateLimitConfig struct {
@@ -38,14 +38,6 @@ var _ Policy = (*RateLimit)(nil)
 // maxBuckets bounds memory under a flood of distinct keys: past it, full
 // (idle) buckets are dropped, and if none is, the map starts afresh.
 const maxBuckets = 100_000
-
-func newRateLimit(decode Decode) (Policy, error) {
-	var c RateLimitConfig
-	if err := decode(&c); err != nil {
-		return nil, err
-	}
-	return NewRateLimit(c)
-}
 
 // NewRateLimit builds the policy.
 func NewRateLimit(c RateLimitConfig) (*RateLimit, error) {

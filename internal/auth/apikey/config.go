@@ -14,7 +14,7 @@ import (
 // Type is the policy type name used in configs.
 const Type = "api_key"
 
-func init() { policy.Register(Type, newFromConfig) }
+func init() { policy.RegisterConfig(Type, New) }
 
 // Config is the api_key policy's config block. Zero values mean the
 // defaults of defaults.go.
@@ -44,18 +44,6 @@ type Policy struct {
 }
 
 var _ policy.Policy = (*Policy)(nil)
-
-func newFromConfig(decode policy.Decode) (policy.Policy, error) {
-	var cfg Config
-	if err := decode(&cfg); err != nil {
-		return nil, err
-	}
-	p, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
 
 // reservedHeaders may not carry the key: the policy removes its header
 // from every request it sees, which would break the gateway or other

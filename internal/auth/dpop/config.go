@@ -15,7 +15,7 @@ import (
 // Type is the policy type name used in configs.
 const Type = "dpop"
 
-func init() { policy.Register(Type, newFromConfig) }
+func init() { policy.RegisterConfig(Type, New) }
 
 // Config is the dpop policy's config block. Zero values mean the defaults
 // of defaults.go.
@@ -64,18 +64,6 @@ var supportedAlgs = map[string]jose.SignatureAlgorithm{
 	"ES256": jose.ES256, "ES384": jose.ES384, "ES512": jose.ES512, "EdDSA": jose.EdDSA,
 	"RS256": jose.RS256, "RS384": jose.RS384, "RS512": jose.RS512,
 	"PS256": jose.PS256, "PS384": jose.PS384, "PS512": jose.PS512,
-}
-
-func newFromConfig(decode policy.Decode) (policy.Policy, error) {
-	var cfg Config
-	if err := decode(&cfg); err != nil {
-		return nil, err
-	}
-	p, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // New validates cfg, reporting every problem at once, and returns the

@@ -27,19 +27,7 @@ const Type = "jwt"
 // Method is what the jwt policy appends to Identity.Methods.
 const Method = "jwt"
 
-func init() {
-	policy.Register(Type, func(decode policy.Decode) (policy.Policy, error) {
-		var cfg Config
-		if err := decode(&cfg); err != nil {
-			return nil, err
-		}
-		p, err := New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	})
-}
+func init() { policy.RegisterConfig(Type, New) }
 
 // Config is the jwt policy's config block. Zero values mean the defaults
 // of defaults.go.

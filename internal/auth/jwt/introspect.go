@@ -25,19 +25,7 @@ const TypeIntrospection = "introspection"
 // Identity.Methods.
 const MethodIntrospection = "introspection"
 
-func init() {
-	policy.Register(TypeIntrospection, func(decode policy.Decode) (policy.Policy, error) {
-		var cfg IntrospectionConfig
-		if err := decode(&cfg); err != nil {
-			return nil, err
-		}
-		p, err := NewIntrospection(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	})
-}
+func init() { policy.RegisterConfig(TypeIntrospection, NewIntrospection) }
 
 // IntrospectionConfig is the introspection policy's config block. Zero
 // values mean the defaults of defaults.go.

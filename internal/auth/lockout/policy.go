@@ -14,7 +14,9 @@ import (
 // Type is the route policy type name used in configs.
 const Type = "brute_force"
 
-func init() { policy.Register(Type, newFromConfig) }
+func init() {
+	policy.RegisterConfig(Type, func(c PolicyConfig) (*Policy, error) { return NewPolicy(c), nil })
+}
 
 // Policy is the brute_force route policy. It holds no counts: at request
 // time it uses the gateway's Guard, policy.Env.AuthFailures.
@@ -24,14 +26,6 @@ type Policy struct {
 }
 
 var _ policy.Policy = (*Policy)(nil)
-
-func newFromConfig(decode policy.Decode) (policy.Policy, error) {
-	var c PolicyConfig
-	if err := decode(&c); err != nil {
-		return nil, err
-	}
-	return NewPolicy(c), nil
-}
 
 // NewPolicy returns the brute_force policy for its config block.
 func NewPolicy(c PolicyConfig) *Policy {

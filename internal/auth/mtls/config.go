@@ -28,7 +28,7 @@ const (
 	RevocationOff = "off"
 )
 
-func init() { policy.Register(Type, newFromConfig) }
+func init() { policy.RegisterConfig(Type, New) }
 
 // Config is the mtls policy's config block. Zero values mean the defaults
 // of defaults.go.
@@ -105,18 +105,6 @@ type Policy struct {
 }
 
 var _ policy.Policy = (*Policy)(nil)
-
-func newFromConfig(decode policy.Decode) (policy.Policy, error) {
-	var cfg Config
-	if err := decode(&cfg); err != nil {
-		return nil, err
-	}
-	p, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
 
 // New validates cfg, reporting every problem at once, reads the trust
 // bundle and compiles the matchers. It does no network I/O.

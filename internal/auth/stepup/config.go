@@ -19,7 +19,7 @@ import (
 // Type is the policy type name used in configs.
 const Type = "stepup"
 
-func init() { policy.Register(Type, newFromConfig) }
+func init() { policy.RegisterConfig(Type, New) }
 
 // Config is the stepup policy's config block. Zero values mean the
 // defaults of defaults.go.
@@ -102,14 +102,6 @@ type approvalSettings struct {
 }
 
 var _ policy.Policy = (*Policy)(nil)
-
-func newFromConfig(decode policy.Decode) (policy.Policy, error) {
-	var cfg Config
-	if err := decode(&cfg); err != nil {
-		return nil, err
-	}
-	return New(cfg)
-}
 
 // reservedHeaders may not carry codes or approval ids: the policy removes
 // its headers from every request.
