@@ -98,11 +98,50 @@ type TLS struct {
 	OCSPStapling *bool `yaml:"ocsp_stapling"`
 }
 
-// Certificate is a certificate chain and its key, in PEM files.
+// Certificate is one server certificate, from exactly one source: PEM
+// files (CertFile and KeyFile, hot-reloaded), or the internal CA
+// (InternalCA: obtained and renewed by the gateway itself).
 type Certificate struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// InternalCA has the gateway obtain this certificate from the internal
+	// CA of the ca block, for a key it generates and keeps, and renew it at
+	// two thirds of its lifetime.
+	InternalCA *InternalCACertificate `yaml:"internal_ca"`
 }
+
+// Sources names the certificate sources an entry sets; a valid entry sets
+// exactly one. A new source is one more line here.
+func (c Certificate) Sources() []string {
+	var s []string
+	if c.CertFile != "" || c.KeyFile != "" {
+		s = append(s, "cert_file/key_file")
+	}
+	if c.InternalCA != nil {
+		s = append(s, "internal_ca")
+	}
+	return s
+}
+
+// InternalCACertificate is a server certificate the gateway obtains from
+// its internal CA.
+type InternalCACertificate struct {
+	// Names are the certificate's DNS names and IP addresses.
+	Names []string `yaml:"names"`
+	// KeyType of the key the gateway generates: ecdsa-p256 (default),
+	// ed25519 or rsa-3072.
+	KeyType string `yaml:"key_type"`
+	// Lifetime of each certificate; default the CA's server default (90
+	// days).
+	Lifetime time.Duration `yaml:"lifetime"`
+}
+
+// Key types of internal_ca certificates.
+const (
+	KeyTypeECDSAP256 = "ecdsa-p256"
+	KeyTypeEd25519   = "ed25519"
+	KeyTypeRSA3072   = "rsa-3072"
+)
 
 // ClientAuth is the listener's client-certificate policy.
 type ClientAuth struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardengw/warden/internal/auth/mtls"
+	pkica "github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/policy"
 )
@@ -29,6 +30,10 @@ func testDir(t *testing.T) string {
 	ca.Issue(t, pkitest.Options{DNSNames: []string{"api.example.com"}, KeyType: pkitest.RSA2048}).WriteFiles(t, filepath.Join(dir, "certs"), "server-rsa")
 	ca.Issue(t, pkitest.Options{CommonName: "gateway"}).WriteFiles(t, filepath.Join(dir, "certs"), "gateway-client")
 	ca.Issue(t, pkitest.Options{DNSNames: []string{"weak.example.com"}, KeyType: pkitest.RSA1024}).WriteFiles(t, filepath.Join(dir, "certs"), "weak")
+	// An internal CA constrained to example.com (for internal_ca entries).
+	if err := pkica.Init(filepath.Join(dir, "ca"), pkica.InitOptions{Name: "Test Internal", PermittedDNSDomains: []string{"example.com"}}); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/wardengw/warden/internal/pki/ca"
+)
 
 // Defaults. Every default is the safe choice; all of them live here.
 const (
@@ -19,6 +23,13 @@ const (
 	DefaultProfile               = "intermediate"
 	DefaultSessionTicketRotation = 24 * time.Hour
 	DefaultHSTSMaxAge            = 2 * 365 * 24 * time.Hour
+
+	// An internal_ca certificate's key type and lifetime (the CA's server
+	// default), and the lifetimes accepted.
+	DefaultInternalCAKeyType  = KeyTypeECDSAP256
+	DefaultInternalCALifetime = ca.DefaultServerLifetime
+	MinInternalCALifetime     = time.Hour
+	MaxInternalCALifetime     = 397 * 24 * time.Hour // the CA/Browser Forum's 398 days, less a day
 
 	DefaultDialTimeout           = 5 * time.Second
 	DefaultTLSHandshakeTimeout   = 5 * time.Second
@@ -73,6 +84,13 @@ func (c *Config) applyDefaults() {
 	if t.HSTS.IncludeSubdomains == nil {
 		yes := true
 		t.HSTS.IncludeSubdomains = &yes
+	}
+
+	for i := range t.Certificates {
+		if ic := t.Certificates[i].InternalCA; ic != nil {
+			setDefault(&ic.KeyType, DefaultInternalCAKeyType)
+			setDefault(&ic.Lifetime, DefaultInternalCALifetime)
+		}
 	}
 
 	yes := true

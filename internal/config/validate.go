@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/pki"
+	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
@@ -168,6 +169,17 @@ func (v *validator) tls() {
 	}
 	for i, c := range t.Certificates {
 		p := fmt.Sprintf("tls.certificates[%d]", i)
+		switch src := c.Sources(); {
+		case len(src) == 0:
+			v.errorf(p, "no certificate source: set cert_file and key_file, or internal_ca")
+			continue
+		case len(src) > 1:
+			v.errorf(p, "%s are exclusive: set exactly one certificate source", strings.Join(src, " and "))
+			continue
+		case c.InternalCA != nil:
+			v.internalCACert(p+".internal_ca", c.InternalCA)
+			continue
+		}
 		if c.CertFile == "" || c.KeyFile == "" {
 			v.errorf(p, "cert_file and key_file are both required")
 			continue
@@ -202,6 +214,49 @@ func (v *validator) tls() {
 	}
 	if t.HSTS.Preload && (t.HSTS.MaxAge < 365*24*time.Hour || !*t.HSTS.IncludeSubdomains) {
 		v.errorf("tls.hsts.preload", "preload needs max_age of at least 8760h (one year) and include_subdomains: true")
+	}
+}
+
+// internalCACert checks a tls.certificates[] entry the internal CA issues:
+// the ca block is there, the names are ones the CA would certify (syntax,
+// and its name constraints when its certificates can be read), the key
+// type and lifetime are ones it issues.
+func (v *validator) internalCACert(p string, ic *InternalCACertificate) {
+	var inter *x509.Certificate
+	if v.c.CA == nil {
+		v.errorf(p, "internal_ca needs the ca block: the internal CA to issue from")
+	} else if v.c.CA.Dir != "" {
+		if _, in, err := ca.LoadCertificates(v.c.PathOf(v.c.CA.Dir)); err == nil {
+			inter = in
+		} else if _, statErr := os.Stat(v.c.PathOf(v.c.CA.Dir)); statErr == nil {
+			v.errorf(p, "cannot read the internal CA to check the names: %v", err)
+		}
+	}
+	switch {
+	case len(ic.Names) == 0:
+		v.errorf(p+".names", "at least one DNS name or IP address is required")
+	case len(ic.Names) > ca.MaxSANs:
+		v.errorf(p+".names", "%d names, at most %d", len(ic.Names), ca.MaxSANs)
+	}
+	seen := map[string]bool{}
+	for j, n := range ic.Names {
+		np := fmt.Sprintf("%s.names[%d]", p, j)
+		if seen[strings.ToLower(n)] {
+			v.errorf(np, "%q is listed twice", n)
+			continue
+		}
+		seen[strings.ToLower(n)] = true
+		if err := ca.CheckServerNames([]string{n}, inter); err != nil {
+			v.errorf(np, "%v", err)
+		}
+	}
+	switch ic.KeyType {
+	case KeyTypeECDSAP256, KeyTypeEd25519, KeyTypeRSA3072:
+	default:
+		v.errorf(p+".key_type", "key type %q is not one of %s, %s, %s", ic.KeyType, KeyTypeECDSAP256, KeyTypeEd25519, KeyTypeRSA3072)
+	}
+	if ic.Lifetime < MinInternalCALifetime || ic.Lifetime > MaxInternalCALifetime {
+		v.errorf(p+".lifetime", "must be from %v to %v (397 days)", MinInternalCALifetime, MaxInternalCALifetime)
 	}
 }
 

@@ -38,6 +38,13 @@ type snapshot struct {
 	revocationCfg  revocation.Config
 	adminCAs       *x509.CertPool // admin API clients' CAs; nil: the admin API is off
 	policyWarnings []string       // risky settings built policies report (insecure_query_key, …)
+
+	// tlsSettings are the TLS settings built (unstapled) and in force,
+	// re-applied when a managed certificate renews; managed are the
+	// tls.certificates entries whose certificate the gateway obtains and
+	// renews itself. Both change only with reloadMu held.
+	tlsSettings tlsserver.Settings
+	managed     []managedUse
 }
 
 // build turns a validated config into TLS settings and a runtime. It loads
@@ -46,7 +53,7 @@ type snapshot struct {
 func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error) {
 	rt := &snapshot{cfg: c, upstreams: map[string]*proxy.Upstream{}, maxBody: int64(c.Server.HTTPS.MaxBodyBytes),
 		identityNames: map[string]bool{identityKey(mtls.HeaderClientCert): true, identityKey(mtls.HeaderClientCertChain): true}}
-	st, err := buildTLS(c, rt)
+	st, err := g.buildTLS(c, rt)
 	if err != nil {
 		return st, nil, err
 	}
@@ -142,6 +149,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 		rt.close()
 		return st, nil, err
 	}
+	rt.tlsSettings = st
 	return st, rt, nil
 }
 
@@ -202,7 +210,11 @@ func (g *Gateway) policyFacts(rt *snapshot, ps []policy.Policy) error {
 	return nil
 }
 
-func buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, error) {
+// buildTLS builds the listener's TLS settings. Server certificates come
+// from files, or from managed sources (kept from the running config when
+// their entry is unchanged; a new one obtains its certificate now). The
+// server certificates are the first entries of rt.certs, in config order.
+func (g *Gateway) buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, error) {
 	t := c.TLS
 	var st tlsserver.Settings
 	var err error
@@ -223,16 +235,25 @@ func buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, error) {
 		}
 		st.Curves = append(st.Curves, id)
 	}
-	srcs := make([]tlsserver.CertSource, 0, len(t.Certificates))
-	for _, cc := range t.Certificates {
-		srcs = append(srcs, tlsserver.CertSource{CertFile: c.PathOf(cc.CertFile), KeyFile: c.PathOf(cc.KeyFile)})
-		rt.files = append(rt.files, c.PathOf(cc.CertFile), c.PathOf(cc.KeyFile))
-	}
-	if st.Certificates, err = tlsserver.LoadCertificates(srcs); err != nil {
-		return st, err
-	}
-	for _, cert := range st.Certificates {
-		rt.certs = append(rt.certs, telemetry.CertInfoOf("server", "", cert.Leaf))
+	st.Certificates = make([]tls.Certificate, len(t.Certificates))
+	for i, cc := range t.Certificates {
+		if key, ok := managedKey(cc); ok {
+			src, err := g.managedSource(c, rt, key, cc)
+			if err != nil {
+				return st, fmt.Errorf("tls.certificates[%d]: %w", i, err)
+			}
+			st.Certificates[i] = *src.Certificate()
+			rt.managed = append(rt.managed, managedUse{index: i, key: key, src: src})
+		} else {
+			src := tlsserver.CertSource{CertFile: c.PathOf(cc.CertFile), KeyFile: c.PathOf(cc.KeyFile)}
+			certs, err := tlsserver.LoadCertificates([]tlsserver.CertSource{src})
+			if err != nil {
+				return st, err
+			}
+			st.Certificates[i] = certs[0]
+			rt.files = append(rt.files, src.CertFile, src.KeyFile)
+		}
+		rt.certs = append(rt.certs, telemetry.CertInfoOf("server", "", st.Certificates[i].Leaf))
 	}
 	switch t.ClientAuth.Mode {
 	case "optional":

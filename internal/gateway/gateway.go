@@ -69,6 +69,8 @@ type Gateway struct {
 	expiry        *expiry.Watcher // certificate expiry events and webhook
 	pki           http.Handler    // the internal CA's CRL and OCSP, under config.PKIPath; nil without a CA
 	publisher     *ca.Publisher
+	authority     *ca.CA                 // the internal CA; nil without the ca block
+	managed       map[string]*managedRun // running managed certificate sources by managedKey; with reloadMu
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -87,7 +89,8 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1), env0Now: o.Now}
+	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1), env0Now: o.Now,
+		managed: map[string]*managedRun{}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	var rt *snapshot
 	defer func() { // on failure, release whatever was built
@@ -119,6 +122,11 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 	}
 	g.env = &policy.Env{Audit: o.Audit, Metrics: o.Metrics, Log: o.Log, Now: o.Now, Revocation: &g.revocation, Records: g.records,
 		AuthFailures: g.guard}
+	if c.CA != nil { // before build: internal_ca certificates are issued by it
+		if err = g.loadCA(c); err != nil {
+			return nil, err
+		}
+	}
 	var st tlsserver.Settings
 	if st, rt, err = g.build(c); err != nil {
 		return nil, err
@@ -132,11 +140,6 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 		return nil, fmt.Errorf("ocsp stapling: %w", err)
 	}
 	g.stapling = tlsserver.NewStapling(g.tls, stapler, o.Log)
-	if c.CA != nil {
-		if err = g.loadCA(c); err != nil {
-			return nil, err
-		}
-	}
 	if g.expiry, err = g.newExpiryWatcher(c); err != nil {
 		return nil, err
 	}
@@ -227,6 +230,7 @@ func (g *Gateway) loadCA(c *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("internal CA: %w", err)
 	}
+	g.authority = authority
 	g.publisher = ca.NewPublisher(authority, g.log)
 	enr, err := enroll.New(enroll.Config{CA: authority, Store: g.records, Now: g.env0Now, Log: g.log})
 	if err != nil {
@@ -301,6 +305,7 @@ func (g *Gateway) goLive(rt *snapshot) {
 	g.rt.Store(rt)
 	g.metrics.Certs.Set(rt.certs)
 	g.expiry.SetCertificates(rt.certs)
+	g.syncManaged(rt)
 }
 
 // revocationRef is the Env's revocation checker: a stable value whose

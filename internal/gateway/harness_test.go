@@ -72,8 +72,12 @@ const cfgTmpl = `server:
   shutdown_timeout: 5s
 tls:
   certificates:
+{{- if .ServerCerts}}
+{{.ServerCerts}}
+{{- else}}
     - cert_file: server.pem
       key_file: server-key.pem
+{{- end}}
   client_auth:
     mode: optional
     ca_files: [ca.pem]

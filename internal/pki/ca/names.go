@@ -253,3 +253,25 @@ func checkURI(u *url.URL) (string, error) {
 	}
 	return strings.ToLower(host), nil
 }
+
+// CheckServerNames checks the names of a server certificate (DNS names and
+// IP addresses, one per string) as Issue checks the SANs of a server
+// request: their syntax and, when inter is not nil, inter's name
+// constraints. The error is a *NameError naming the first refused name.
+// It lets a config be checked before anything is issued.
+func CheckServerNames(names []string, inter *x509.Certificate) error {
+	req := &x509.CertificateRequest{}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			req.IPAddresses = append(req.IPAddresses, ip)
+		} else {
+			req.DNSNames = append(req.DNSNames, n)
+		}
+	}
+	var k constraints
+	if inter != nil {
+		k = constraintsOf(inter)
+	}
+	_, err := checkNames(req, k, ProfileServer)
+	return err
+}

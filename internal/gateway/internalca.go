@@ -1,0 +1,379 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardengw/warden/internal/audit"
+	"github.com/wardengw/warden/internal/config"
+	"github.com/wardengw/warden/internal/pki/ca"
+	"github.com/wardengw/warden/internal/tlsserver"
+)
+
+// ManagedCertDir is the folder, next to the record store, where the
+// gateway keeps the certificates and keys it manages (mode 0700, files
+// 0600), so that a restart reuses a certificate still valid.
+const ManagedCertDir = "managed-certs"
+
+// Renewal schedule of managed certificates.
+const (
+	renewRetryMin = time.Minute // first retry after a failed renewal, doubling…
+	renewRetryMax = time.Hour   // …up to this
+	// renewMaxWait bounds one wait of the renewal loop, so that it reads
+	// the clock again at least this often (wall-clock jumps, suspend).
+	renewMaxWait = time.Hour
+)
+
+// renewAt is when a certificate is renewed: at two thirds of its lifetime.
+func renewAt(c *x509.Certificate) time.Time {
+	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) * 2 / 3)
+}
+
+// internalCASource is a ManagedCertificate from the internal CA: a key
+// generated in the gateway (it never leaves it), a CSR, a certificate
+// issued with the server profile and recorded by the CA, kept on disk
+// (0600) for restarts and renewed with a new key at two thirds of its
+// lifetime.
+type internalCASource struct {
+	ca    *ca.CA
+	spec  config.InternalCACertificate
+	path  string // the persisted key and chain
+	now   func() time.Time
+	log   *slog.Logger
+	audit *audit.Logger
+
+	cur atomic.Pointer[tls.Certificate]
+	// check asks Run to evaluate its schedule now (the clock may have
+	// moved); Run closes the channel it receives once done, a renewal
+	// included. Tests drive renewals with it instead of waiting.
+	check chan chan struct{}
+}
+
+var _ ManagedCertificate = (*internalCASource)(nil)
+
+// newInternalCASource makes the source of an internal_ca entry and
+// obtains its first certificate: the persisted one if it is still good and
+// not yet due for renewal, else a new one from the CA.
+func (g *Gateway) newInternalCASource(c *config.Config, key string, spec *config.InternalCACertificate) (*internalCASource, error) {
+	if g.authority == nil {
+		return nil, errors.New("internal_ca certificate: no internal CA loaded (the ca block)")
+	}
+	now := g.env0Now
+	if now == nil {
+		now = time.Now
+	}
+	id := sha256.Sum256([]byte(g.authority.IssuerID + "\n" + key))
+	s := &internalCASource{
+		ca: g.authority, spec: *spec, now: now, log: g.log.With("certificate", "internal_ca", "names", spec.Names), audit: g.audit,
+		path:  filepath.Join(filepath.Dir(c.PathOf(c.Store.Path)), ManagedCertDir, "internal-ca-"+hex.EncodeToString(id[:8])+".pem"),
+		check: make(chan chan struct{}),
+	}
+	stale, err := s.load(g.ctx)
+	switch {
+	case err == nil && s.now().Before(renewAt(stale.Leaf)):
+		s.cur.Store(stale)
+		s.log.Info("reusing the persisted certificate", "serial", ca.SerialString(stale.Leaf.SerialNumber), "not_after", stale.Leaf.NotAfter)
+		return s, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		s.log.Warn("persisted certificate unusable; a new one is issued", "file", s.path, "err", err)
+		stale = nil
+	}
+	cert, err := s.issue(g.ctx)
+	if err != nil {
+		if stale == nil {
+			return nil, fmt.Errorf("internal_ca certificate for %v: %w", spec.Names, err)
+		}
+		// Due for renewal but still valid: it serves while Run retries.
+		s.log.Warn("renewal at start failed; the persisted certificate serves until it succeeds", "err", err)
+		s.cur.Store(stale)
+		return s, nil
+	}
+	s.cur.Store(cert)
+	return s, nil
+}
+
+// Certificate implements ManagedCertificate.
+func (s *internalCASource) Certificate() *tls.Certificate { return s.cur.Load() }
+
+// Run implements ManagedCertificate: it renews at two thirds of the current
+// certificate's lifetime; after a failure it retries after renewRetryMin,
+// doubling up to renewRetryMax, while the current certificate serves.
+// Attempts are at least renewRetryMin apart, so that a certificate cut
+// short (by the intermediate's expiry) cannot make it issue in a loop.
+func (s *internalCASource) Run(ctx context.Context, renewed func()) {
+	var failures int
+	var notBefore time.Time // no attempt before: back-off, spacing
+	var ack chan struct{}
+	for {
+		cur := s.cur.Load()
+		due := renewAt(cur.Leaf)
+		if notBefore.After(due) {
+			due = notBefore
+		}
+		now := s.now()
+		if !now.Before(due) {
+			next, err := s.issue(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				failures++
+				wait := min(renewRetryMin<<min(failures-1, 10), renewRetryMax)
+				notBefore = now.Add(wait)
+				s.failed(cur, err, failures, wait)
+			} else {
+				failures, notBefore = 0, now.Add(renewRetryMin)
+				s.cur.Store(next)
+				renewed()
+				s.renewed(cur, next)
+			}
+			continue // the next due time is ahead now
+		}
+		if ack != nil {
+			close(ack)
+			ack = nil
+		}
+		t := time.NewTimer(min(due.Sub(now), renewMaxWait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case ack = <-s.check:
+			t.Stop()
+		}
+	}
+}
+
+// checkNow has Run evaluate its schedule at once and returns when it has
+// (a due renewal done and served); false if Run is not running.
+func (s *internalCASource) checkNow(ctx context.Context) bool {
+	ack := make(chan struct{})
+	select {
+	case s.check <- ack:
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case <-ack:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *internalCASource) renewed(old, next *tls.Certificate) {
+	serial := ca.SerialString(next.Leaf.SerialNumber)
+	s.log.Info("certificate renewed", "serial", serial, "not_after", next.Leaf.NotAfter)
+	s.audit.Emit(audit.Event{Type: "certificate_renewed", Severity: audit.Info, Fields: map[string]any{
+		"source": "internal_ca", "names": s.spec.Names, "serial": serial,
+		"previous_serial": ca.SerialString(old.Leaf.SerialNumber), "not_after": next.Leaf.NotAfter}})
+}
+
+func (s *internalCASource) failed(cur *tls.Certificate, err error, failures int, retry time.Duration) {
+	sev := audit.Warning
+	if !s.now().Before(cur.Leaf.NotAfter) {
+		sev = audit.Critical // nothing valid is left to serve
+	}
+	s.log.Error("certificate renewal failed; the current certificate keeps serving", "err", err, "attempt", failures, "retry_in", retry,
+		"not_after", cur.Leaf.NotAfter)
+	s.audit.Emit(audit.Event{Type: "certificate_renewal_failed", Severity: sev, Reason: "issue_failed", Detail: err.Error(), Fields: map[string]any{
+		"source": "internal_ca", "names": s.spec.Names, "serial": ca.SerialString(cur.Leaf.SerialNumber),
+		"not_after": cur.Leaf.NotAfter, "attempt": failures, "retry_in": retry.String()}})
+}
+
+// issue generates a key, has the CA issue a server certificate for it
+// from a CSR, and persists both (a failure to persist is only logged: the
+// certificate serves, a restart issues another).
+func (s *internalCASource) issue(ctx context.Context) (*tls.Certificate, error) {
+	key, err := generateManagedKey(s.spec.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.CertificateRequest{}
+	for _, n := range s.spec.Names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, strings.ToLower(n))
+		}
+	}
+	if len(tmpl.DNSNames) > 0 {
+		tmpl.Subject = pkix.Name{CommonName: tmpl.DNSNames[0]}
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	leaf, err := s.ca.Issue(ctx, ca.IssueRequest{CSR: csr, Profile: ca.ProfileServer, Lifetime: s.spec.Lifetime})
+	if err != nil {
+		return nil, err
+	}
+	cert := &tls.Certificate{Certificate: [][]byte{leaf.Raw, s.ca.Intermediate.Raw}, PrivateKey: key, Leaf: leaf}
+	if err := tlsserver.CheckCertificate(leaf); err != nil {
+		return nil, fmt.Errorf("issued certificate: %w", err)
+	}
+	if err := s.persist(cert); err != nil {
+		s.log.Warn("certificate not persisted: a restart will issue another", "file", s.path, "err", err)
+	}
+	return cert, nil
+}
+
+func generateManagedKey(keyType string) (crypto.Signer, error) {
+	switch keyType {
+	case config.KeyTypeECDSAP256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case config.KeyTypeEd25519:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	case config.KeyTypeRSA3072:
+		return rsa.GenerateKey(rand.Reader, 3072)
+	}
+	return nil, fmt.Errorf("key type %q: want %s, %s or %s", keyType, config.KeyTypeECDSAP256, config.KeyTypeEd25519, config.KeyTypeRSA3072)
+}
+
+// persist writes the key and the chain to s.path, mode 0600, atomically
+// (a reader sees the old file or the new one, never a mix).
+func (s *internalCASource) persist(cert *tls.Certificate) error {
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	_ = pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	for _, c := range cert.Certificate {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c})
+	}
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after the rename, a no-op
+	if _, err := f.Write(b.Bytes()); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), s.path)
+}
+
+// load reads the persisted certificate and checks that it can still be
+// served for this entry: private file, key matching, issued by this CA
+// for exactly these names with this key type, recorded and not revoked,
+// and valid now. Any doubt is an error: a new certificate is issued.
+func (s *internalCASource) load(ctx context.Context) (*tls.Certificate, error) {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("mode %v: the key may have been read by others", fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return nil, err
+	}
+	var keyPEM, chainPEM []byte
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		switch b.Type {
+		case "PRIVATE KEY":
+			keyPEM = pem.EncodeToMemory(b)
+		case "CERTIFICATE":
+			chainPEM = append(chainPEM, pem.EncodeToMemory(b)...)
+		default:
+			return nil, fmt.Errorf("unexpected PEM block %q", b.Type)
+		}
+	}
+	cert, err := tls.X509KeyPair(chainPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := leaf.CheckSignatureFrom(s.ca.Intermediate); err != nil {
+		return nil, fmt.Errorf("not issued by the internal CA: %w", err)
+	}
+	// The chain served is the CA's, whatever else the file holds.
+	cert.Certificate, cert.Leaf = [][]byte{leaf.Raw, s.ca.Intermediate.Raw}, leaf
+	names := slices.Clone(leaf.DNSNames)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	want := make([]string, 0, len(s.spec.Names))
+	for _, n := range s.spec.Names {
+		if ip := net.ParseIP(n); ip != nil {
+			n = ip.String()
+		}
+		want = append(want, strings.ToLower(n))
+	}
+	slices.Sort(names)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		return nil, fmt.Errorf("names %v, want %v", names, want)
+	}
+	if kt, ok := keyTypeOf(cert.PrivateKey); !ok || kt != s.spec.KeyType {
+		return nil, fmt.Errorf("key type %q, want %q", kt, s.spec.KeyType)
+	}
+	if now := s.now(); now.Before(leaf.NotBefore) || !now.Before(leaf.NotAfter) {
+		return nil, fmt.Errorf("not valid now (%v to %v)", leaf.NotBefore, leaf.NotAfter)
+	}
+	rec, err := s.ca.Config().Records.IssuedCert(ctx, ca.SerialString(leaf.SerialNumber))
+	if err != nil {
+		return nil, fmt.Errorf("not in the CA's records: %w", err)
+	}
+	if rec.Revoked() {
+		return nil, errors.New("revoked")
+	}
+	return &cert, nil
+}
+
+func keyTypeOf(k crypto.PrivateKey) (string, bool) {
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		return config.KeyTypeECDSAP256, k.Curve == elliptic.P256()
+	case ed25519.PrivateKey:
+		return config.KeyTypeEd25519, true
+	case *rsa.PrivateKey:
+		return config.KeyTypeRSA3072, k.N.BitLen() == 3072
+	}
+	return "", false
+}
