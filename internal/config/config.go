@@ -33,9 +33,12 @@ type Config struct {
 	Expiry     Expiry         `yaml:"expiry"`
 	// CA, if set, is the internal CA (made by `warden ca init`) whose CRL
 	// and OCSP responses the gateway publishes.
-	CA    *InternalCA `yaml:"ca"`
-	Audit Audit       `yaml:"audit"`
-	Log   Log         `yaml:"log"`
+	CA *InternalCA `yaml:"ca"`
+	// ACME, if set, is the ACME account that tls.certificates[].acme
+	// entries get their certificates from.
+	ACME  *ACME `yaml:"acme"`
+	Audit Audit `yaml:"audit"`
+	Log   Log   `yaml:"log"`
 
 	// File is the path the config was read from; relative file names in the
 	// config are resolved against its directory.
@@ -98,10 +101,12 @@ type TLS struct {
 	OCSPStapling *bool `yaml:"ocsp_stapling"`
 }
 
-// Certificate is a certificate chain and its key, in PEM files.
+// Certificate is a server certificate: a chain and its key in PEM files,
+// or one obtained from an ACME CA.
 type Certificate struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	CertFile string           `yaml:"cert_file"`
+	KeyFile  string           `yaml:"key_file"`
+	ACME     *CertificateACME `yaml:"acme"`
 }
 
 // ClientAuth is the listener's client-certificate policy.

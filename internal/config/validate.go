@@ -169,6 +169,10 @@ func (v *validator) tls() {
 	}
 	for i, c := range t.Certificates {
 		p := fmt.Sprintf("tls.certificates[%d]", i)
+		if c.ACME != nil {
+			v.acmeCertificate(i, c)
+			continue
+		}
 		if c.CertFile == "" || c.KeyFile == "" {
 			v.errorf(p, "cert_file and key_file are both required")
 			continue
@@ -523,6 +527,7 @@ func (v *validator) internalCA() {
 func (v *validator) misc() {
 	v.expiry()
 	v.internalCA()
+	v.acme()
 	if err := v.c.BruteForce.Validate(); err != nil {
 		var joined interface{ Unwrap() []error }
 		errs := []error{err}

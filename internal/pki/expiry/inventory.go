@@ -109,6 +109,9 @@ func Inventory(cfg *config.Config, now time.Time, warn time.Duration) (Report, e
 	}
 	inv := &inventory{cfg: cfg, now: now, warn: warn, seen: map[[3]string]bool{}}
 	for _, c := range cfg.TLS.Certificates {
+		if c.CertFile == "" {
+			continue // obtained at run time (acme), not from a file
+		}
 		inv.chain(c.CertFile, "", UseServer, UseServerIntermediate)
 	}
 	for _, f := range cfg.TLS.ClientAuth.CAFiles {
