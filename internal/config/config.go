@@ -33,9 +33,12 @@ type Config struct {
 	Expiry     Expiry         `yaml:"expiry"`
 	// CA, if set, is the internal CA (made by `warden ca init`) whose CRL
 	// and OCSP responses the gateway publishes.
-	CA    *InternalCA `yaml:"ca"`
-	Audit Audit       `yaml:"audit"`
-	Log   Log         `yaml:"log"`
+	CA *InternalCA `yaml:"ca"`
+	// ACME, if set, is the ACME account that tls.certificates[].acme
+	// entries get their certificates from.
+	ACME  *ACME `yaml:"acme"`
+	Audit Audit `yaml:"audit"`
+	Log   Log   `yaml:"log"`
 
 	// File is the path the config was read from; relative file names in the
 	// config are resolved against its directory.
@@ -99,8 +102,9 @@ type TLS struct {
 }
 
 // Certificate is one server certificate, from exactly one source: PEM
-// files (CertFile and KeyFile, hot-reloaded), or the internal CA
-// (InternalCA: obtained and renewed by the gateway itself).
+// files (CertFile and KeyFile, hot-reloaded), the internal CA (InternalCA)
+// or an ACME CA (ACME), the last two obtained and renewed by the gateway
+// itself.
 type Certificate struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
@@ -108,6 +112,9 @@ type Certificate struct {
 	// CA of the ca block, for a key it generates and keeps, and renew it at
 	// two thirds of its lifetime.
 	InternalCA *InternalCACertificate `yaml:"internal_ca"`
+	// ACME has the gateway obtain this certificate from the ACME CA of the
+	// acme block, and renew it.
+	ACME *CertificateACME `yaml:"acme"`
 }
 
 // Sources names the certificate sources an entry sets; a valid entry sets
@@ -119,6 +126,9 @@ func (c Certificate) Sources() []string {
 	}
 	if c.InternalCA != nil {
 		s = append(s, "internal_ca")
+	}
+	if c.ACME != nil {
+		s = append(s, "acme")
 	}
 	return s
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/wardengw/warden/internal/pki/ca"
@@ -128,6 +129,15 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Expiry.Interval, time.Hour)
 	if len(c.Expiry.Thresholds) == 0 {
 		c.Expiry.Thresholds = []time.Duration{30 * 24 * time.Hour, 14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}
+	}
+	if a := c.ACME; a != nil {
+		if len(a.Challenges) == 0 {
+			a.Challenges = []string{"tls-alpn-01"}
+			if c.Server.HTTP != nil {
+				a.Challenges = []string{"http-01", "tls-alpn-01"}
+			}
+		}
+		setDefault(&a.Storage, filepath.Join(filepath.Dir(c.Store.Path), "acme"))
 	}
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)

@@ -63,7 +63,7 @@ func TestInternalCACertificateErrors(t *testing.T) {
 		{"a key file and internal_ca", "    - key_file: certs/server-key.pem\n      internal_ca:\n        names: [api.example.com]\n", true,
 			[]string{"tls.certificates[0]: cert_file/key_file and internal_ca are exclusive"}},
 		{"no source", "    - internal_ca: null\n", true,
-			[]string{"tls.certificates[0]: no certificate source: set cert_file and key_file, or internal_ca"}},
+			[]string{"tls.certificates[0]: no certificate source: set cert_file and key_file, internal_ca or acme"}},
 		{"unknown key type", "    - internal_ca:\n        names: [api.example.com]\n        key_type: rsa-1024\n", true,
 			[]string{"warden.yaml:5:19: tls.certificates[0].internal_ca.key_type: key type \"rsa-1024\" is not one of ecdsa-p256, ed25519, rsa-3072"}},
 		{"lifetime too short", "    - internal_ca:\n        names: [api.example.com]\n        lifetime: 10m\n", true,

@@ -171,13 +171,16 @@ func (v *validator) tls() {
 		p := fmt.Sprintf("tls.certificates[%d]", i)
 		switch src := c.Sources(); {
 		case len(src) == 0:
-			v.errorf(p, "no certificate source: set cert_file and key_file, or internal_ca")
+			v.errorf(p, "no certificate source: set cert_file and key_file, internal_ca or acme")
 			continue
 		case len(src) > 1:
 			v.errorf(p, "%s are exclusive: set exactly one certificate source", strings.Join(src, " and "))
 			continue
 		case c.InternalCA != nil:
 			v.internalCACert(p+".internal_ca", c.InternalCA)
+			continue
+		case c.ACME != nil:
+			v.acmeCertificate(i, c)
 			continue
 		}
 		if c.CertFile == "" || c.KeyFile == "" {
@@ -572,6 +575,7 @@ func (v *validator) internalCA() {
 func (v *validator) misc() {
 	v.expiry()
 	v.internalCA()
+	v.acme()
 	if err := v.c.BruteForce.Validate(); err != nil {
 		var joined interface{ Unwrap() []error }
 		errs := []error{err}

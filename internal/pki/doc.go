@@ -2,7 +2,8 @@
 // `warden demo`. Its subpackages hold the rest of the lifecycle: ca (the
 // internal CA: issuance from CSRs, revocation, CRL and OCSP publication),
 // enroll (one-time enrollment tokens and renewal over mTLS), expiry (expiry
-// watch, webhook, inventory for `warden certs`), pkitest (test PKIs).
+// watch, webhook, inventory for `warden certs`), acme (server certificates
+// from an ACME CA, with certmagic), pkitest (test PKIs).
 // Serving certificates are loaded and checked by internal/tlsserver and
 // reloaded by internal/gateway; checking peers' revocation is
 // internal/revocation.

@@ -30,4 +30,12 @@
 // reason code (see the Reason constants). The listener works with
 // [net/http.Server.Serve], including HTTP/2 negotiated by ALPN, when the
 // http.Server's TLSConfig is [Server.TLSConfig].
+//
+// ACME tls-alpn-01 validation (RFC 8737) is answered through
+// Settings.ACMEChallenge: a ClientHello whose ALPN list is exactly
+// ["acme-tls/1"], on a connection of this package's listener, gets the
+// challenge certificate from the hook (or fails if it has none), and the
+// listener closes the connection after the handshake instead of returning
+// it from Accept, so it never reaches HTTP serving. Such handshakes are
+// counted with the result "acme_challenge".
 package tlsserver

@@ -208,6 +208,11 @@ func (l *listener) handshake(c *conn) {
 		return
 	}
 	st := tc.ConnectionState()
+	if c.acmeChallenge { // a tls-alpn-01 validation: never served
+		l.count(VersionName(st.Version), CipherName(st.CipherSuite), "acme_challenge")
+		_ = c.Close()
+		return
+	}
 	l.count(VersionName(st.Version), CipherName(st.CipherSuite), "ok")
 	select {
 	case l.conns <- tc:
@@ -305,6 +310,9 @@ type conn struct {
 	l         *listener
 	closeOnce sync.Once
 	hello     *ClientHello // set during the handshake by Server.configForClient
+	// acmeChallenge is set during the handshake by Server.configForClient
+	// when it answered a tls-alpn-01 validation.
+	acmeChallenge bool
 }
 
 // Close closes the connection and releases its slot.

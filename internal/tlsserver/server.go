@@ -40,7 +40,21 @@ type Settings struct {
 	// TicketRotation is the session-ticket key rotation period; zero means
 	// DefaultTicketRotation.
 	TicketRotation time.Duration
+	// ACMEChallenge, if set, answers tls-alpn-01 validations (RFC 8737):
+	// it is consulted only for a ClientHello whose ALPN list is exactly
+	// ["acme-tls/1"], on a connection accepted by this package's listener,
+	// which closes the connection after the handshake. With it, Certificates
+	// may be empty (while the first ACME certificate is being obtained):
+	// other handshakes then fail.
+	ACMEChallenge ACMEChallengeFunc
 }
+
+// ACMETLS1 is the ALPN protocol of tls-alpn-01 validation.
+const ACMETLS1 = "acme-tls/1"
+
+// ACMEChallengeFunc returns the tls-alpn-01 certificate for a validation
+// ClientHello, or an error (no pending challenge) that fails the handshake.
+type ACMEChallengeFunc func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
 // Validate reports every problem with s in one error (errors.Join), without
 // filling defaults or touching anything else. A nil error means Update
@@ -70,8 +84,11 @@ func (s Settings) Validate() error {
 			errs = append(errs, fmt.Errorf("curves: %v is not allowed", c))
 		}
 	}
-	if len(s.Certificates) == 0 {
+	if len(s.Certificates) == 0 && s.ACMEChallenge == nil {
 		errs = append(errs, errNoCertificates)
+	}
+	if slices.Contains(s.NextProtos, ACMETLS1) {
+		errs = append(errs, fmt.Errorf("next protos: %s is reserved for ACME tls-alpn-01 validation", ACMETLS1))
 	}
 	for i := range s.Certificates {
 		c := &s.Certificates[i]
@@ -157,8 +174,8 @@ func (s Settings) build() *tls.Config {
 // Server holds the current TLS settings of a listener and rotates its
 // session-ticket keys. It is safe for concurrent use.
 type Server struct {
-	current atomic.Pointer[tls.Config] // built from the current settings
-	base    *tls.Config                // returned by TLSConfig
+	current atomic.Pointer[active] // built from the current settings
+	base    *tls.Config            // returned by TLSConfig
 
 	mu     sync.Mutex // serialises Update and RotateTicketKeys
 	keys   [][32]byte // session-ticket keys: current, then previous
@@ -204,7 +221,7 @@ func (srv *Server) Update(s Settings) error {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	cfg.SetSessionTicketKeys(srv.keys)
-	srv.current.Store(cfg)
+	srv.current.Store(&active{cfg: cfg, acme: s.ACMEChallenge})
 	if srv.period != s.TicketRotation {
 		srv.period = s.TicketRotation
 		select {
@@ -225,18 +242,51 @@ func (srv *Server) TLSConfig() *tls.Config { return srv.base }
 // configForClient is the base config's GetConfigForClient. It records the
 // ClientHello on connections accepted by this package's listener.
 func (srv *Server) configForClient(chi *tls.ClientHelloInfo) (*tls.Config, error) {
-	if c, ok := chi.Conn.(*conn); ok {
+	a := srv.current.Load()
+	c, ours := chi.Conn.(*conn)
+	if ours {
 		c.hello = captureHello(chi)
 	}
-	return srv.current.Load(), nil
+	if ours && a.acme != nil && slices.Equal(chi.SupportedProtos, []string{ACMETLS1}) {
+		c.acmeChallenge = true // the listener closes it after the handshake
+		return acmeChallengeConfig(a, chi)
+	}
+	return a.cfg, nil
+}
+
+// active is what Update installs: the built config and the ACME hook.
+type active struct {
+	cfg  *tls.Config
+	acme ACMEChallengeFunc
+}
+
+// acmeChallengeConfig is the config of a tls-alpn-01 validation handshake:
+// the current policy with only the challenge certificate, only acme-tls/1,
+// no client certificates and no session tickets.
+func acmeChallengeConfig(a *active, chi *tls.ClientHelloInfo) (*tls.Config, error) {
+	cert, err := a.acme(chi)
+	if err != nil {
+		return nil, fmt.Errorf("acme tls-alpn-01: %w", err)
+	}
+	if cert == nil {
+		return nil, errors.New("acme tls-alpn-01: no challenge certificate")
+	}
+	cfg := a.cfg.Clone()
+	cfg.Certificates = []tls.Certificate{*cert}
+	cfg.NextProtos = []string{ACMETLS1}
+	cfg.ClientAuth = tls.NoClientCert
+	cfg.ClientCAs = nil
+	cfg.SessionTicketsDisabled = true
+	return cfg, nil
 }
 
 // Serves reports whether one of the current certificates is valid for
 // host (a DNS name or an IP literal), as a client verifying it would check.
 // The plain-HTTP listener redirects only to such hosts.
 func (srv *Server) Serves(host string) bool {
-	for i := range srv.current.Load().Certificates {
-		if leaf, err := leafOf(&srv.current.Load().Certificates[i]); err == nil && leaf.VerifyHostname(host) == nil {
+	certs := srv.current.Load().cfg.Certificates
+	for i := range certs {
+		if leaf, err := leafOf(&certs[i]); err == nil && leaf.VerifyHostname(host) == nil {
 			return true
 		}
 	}
@@ -252,7 +302,7 @@ func (srv *Server) RotateTicketKeys() {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	srv.keys = [][32]byte{newTicketKey(), srv.keys[0]}
-	srv.current.Load().SetSessionTicketKeys(srv.keys)
+	srv.current.Load().cfg.SetSessionTicketKeys(srv.keys)
 }
 
 // Close stops ticket-key rotation. Connections and listeners are not

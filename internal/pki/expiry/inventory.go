@@ -110,7 +110,7 @@ func Inventory(cfg *config.Config, now time.Time, warn time.Duration) (Report, e
 	inv := &inventory{cfg: cfg, now: now, warn: warn, seen: map[[3]string]bool{}}
 	for _, c := range cfg.TLS.Certificates {
 		if c.CertFile == "" {
-			continue // managed by the gateway (internal_ca): renewed, and watched, while it runs
+			continue // managed by the gateway (internal_ca, acme): renewed, and watched, while it runs
 		}
 		inv.chain(c.CertFile, "", UseServer, UseServerIntermediate)
 	}
