@@ -10,25 +10,30 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/pki/acme"
+	"github.com/wardengw/warden/internal/telemetry"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
 
 // acmeSource is the ACME source of server certificates
-// (tls.certificates[].acme), for the gateway's managed-certificate seam.
-// The order of use at start:
+// (tls.certificates[].acme). Unlike internal_ca entries (managed.go), they
+// cannot be obtained before the listeners are up (the CA validates over
+// them), so:
 //
-//  1. buildTLS leaves out entries with acme (acmeNames lists them); with
-//     a source, the HTTPS tlsserver.Server may start without certificates
-//     (Settings.ACMEChallenge set by apply).
-//  2. Start binds the listeners, then newACMESource with their bound
-//     addresses; the plain-HTTP handler is wrapped by plain (it must
-//     answer http-01 before the first certificate exists).
-//  3. start obtains what storage lacks; onChange (then and at every
-//     renewal) re-applies the TLS settings, passing them through apply.
+//  1. buildTLS leaves out entries with acme (acmeNames lists them);
+//     applyTLS (withACME) sets the tls-alpn-01 hook whenever the config has
+//     acme entries, so the HTTPS listener may start without certificates,
+//     and adds the ACME certificates obtained so far.
+//  2. Start binds the listeners, then startACME makes the source with
+//     their bound addresses; the plain-HTTP handler answers http-01
+//     through acmePlain.
+//  3. runACME obtains what storage lacks, in the background, retrying with
+//     back-off; onChange (then and at every renewal) re-applies the TLS
+//     settings (acmeChanged).
 //
 // Every method is a no-op on a nil source (a config without acme).
 type acmeSource struct {
@@ -144,4 +149,119 @@ func sameACME(a, b *config.Config) error {
 		return errors.New("acme changed: the ACME account and names take effect only at a restart")
 	}
 	return nil
+}
+
+// acmeRetry bounds the back-off between attempts to obtain the first ACME
+// certificates.
+const (
+	acmeRetryMin = time.Minute
+	acmeRetryMax = time.Hour
+)
+
+// withACME adds the ACME certificates obtained so far to st, and the
+// tls-alpn-01 hook when c has acme entries.
+func (g *Gateway) withACME(c *config.Config, st tlsserver.Settings) tlsserver.Settings {
+	if len(acmeNames(c)) == 0 {
+		return st
+	}
+	st.ACMEChallenge = g.acmeChallenge
+	if src := g.acme.Load(); src != nil {
+		st = src.apply(st)
+	}
+	return st
+}
+
+// acmeChallenge is the tls-alpn-01 hook: it answers only while the source
+// exists and has a challenge pending for the name.
+func (g *Gateway) acmeChallenge(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	src := g.acme.Load()
+	if src == nil {
+		return nil, errors.New("acme: no challenge pending")
+	}
+	return src.m.TLSALPNChallenge(hello)
+}
+
+// acmePlain answers http-01 challenges on the plain-HTTP listener once the
+// source exists; everything else goes to next.
+func (g *Gateway) acmePlain(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.acme.Load().plain(next).ServeHTTP(w, r)
+	})
+}
+
+// startACME makes the ACME source for the bound listeners and obtains its
+// certificates in the background. A config without acme entries: nothing.
+func (g *Gateway) startACME() error {
+	c := g.Config()
+	var httpAddr net.Addr
+	if g.lnHTTP != nil {
+		httpAddr = g.lnHTTP.Addr()
+	}
+	src, err := newACMESource(c, httpAddr, g.lnHTTPS.Addr(), g.log, g.audit, g.acmeChanged)
+	if err != nil || src == nil {
+		return err
+	}
+	g.acme.Store(src)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer src.close()
+		g.runACME(src)
+	}()
+	return nil
+}
+
+// runACME obtains the ACME certificates, retrying with back-off until it
+// succeeds or the gateway stops; renewals then run inside the Manager
+// until close.
+func (g *Gateway) runACME(src *acmeSource) {
+	wait := acmeRetryMin
+	for {
+		err := src.start(g.ctx)
+		if err == nil {
+			<-g.ctx.Done()
+			return
+		}
+		if g.ctx.Err() != nil {
+			return
+		}
+		g.log.Error("acme certificates not obtained; retrying", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-g.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, acmeRetryMax)
+	}
+}
+
+// acmeChanged serves the ACME certificates as they are now: it re-applies
+// the TLS settings in force (serialised with Reload), as managedRenewed
+// does for internal_ca entries.
+func (g *Gateway) acmeChanged() {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	rt := g.rt.Load()
+	if err := g.applyTLS(rt.cfg, rt.tlsSettings, rt); err != nil {
+		g.log.Error("acme certificate not applied; the previous ones keep serving", "err", err)
+		g.audit.Emit(audit.Event{Type: acme.EventFailed, Severity: audit.Critical, Reason: "not_applied", Detail: err.Error()})
+		return
+	}
+	g.publishCerts(rt)
+}
+
+// publishCerts hands the certificates in use (rt's, and the ACME ones) to
+// the certificate-expiry metric and the expiry watch.
+func (g *Gateway) publishCerts(rt *snapshot) {
+	certs := rt.certs
+	if src := g.acme.Load(); src != nil {
+		certs = slices.Clone(certs)
+		for _, c := range src.m.Certificates() {
+			certs = append(certs, telemetry.CertInfoOf("server", "acme", c.Leaf))
+		}
+	}
+	g.metrics.Certs.Set(certs)
+	g.expiry.SetCertificates(certs)
 }

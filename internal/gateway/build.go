@@ -235,25 +235,29 @@ func (g *Gateway) buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, 
 		}
 		st.Curves = append(st.Curves, id)
 	}
-	st.Certificates = make([]tls.Certificate, len(t.Certificates))
+	st.Certificates = make([]tls.Certificate, 0, len(t.Certificates))
 	for i, cc := range t.Certificates {
+		if cc.ACME != nil {
+			continue // obtained once the listeners are up: applyTLS adds them (acme.go)
+		}
+		idx := len(st.Certificates)
 		if key, ok := managedKey(cc); ok {
 			src, err := g.managedSource(c, rt, key, cc)
 			if err != nil {
 				return st, fmt.Errorf("tls.certificates[%d]: %w", i, err)
 			}
-			st.Certificates[i] = *src.Certificate()
-			rt.managed = append(rt.managed, managedUse{index: i, key: key, src: src})
+			st.Certificates = append(st.Certificates, *src.Certificate())
+			rt.managed = append(rt.managed, managedUse{index: idx, key: key, src: src})
 		} else {
 			src := tlsserver.CertSource{CertFile: c.PathOf(cc.CertFile), KeyFile: c.PathOf(cc.KeyFile)}
 			certs, err := tlsserver.LoadCertificates([]tlsserver.CertSource{src})
 			if err != nil {
 				return st, err
 			}
-			st.Certificates[i] = certs[0]
+			st.Certificates = append(st.Certificates, certs[0])
 			rt.files = append(rt.files, src.CertFile, src.KeyFile)
 		}
-		rt.certs = append(rt.certs, telemetry.CertInfoOf("server", "", st.Certificates[i].Leaf))
+		rt.certs = append(rt.certs, telemetry.CertInfoOf("server", "", st.Certificates[idx].Leaf))
 	}
 	switch t.ClientAuth.Mode {
 	case "optional":

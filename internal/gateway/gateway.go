@@ -64,10 +64,11 @@ type Gateway struct {
 	guard      *lockout.Guard // brute-force protection on every route; its state survives reloads
 	env0Now    func() time.Time
 
-	consumers     sync.Map        // consumer label values seen (see consumerLabel)
-	consumerCount atomic.Int64    // how many
-	expiry        *expiry.Watcher // certificate expiry events and webhook
-	pki           http.Handler    // the internal CA's CRL and OCSP, under config.PKIPath; nil without a CA
+	consumers     sync.Map                   // consumer label values seen (see consumerLabel)
+	consumerCount atomic.Int64               // how many
+	expiry        *expiry.Watcher            // certificate expiry events and webhook
+	pki           http.Handler               // the internal CA's CRL and OCSP, under config.PKIPath; nil without a CA
+	acme          atomic.Pointer[acmeSource] // the ACME certificates, once Start has bound the listeners; nil without acme entries
 	publisher     *ca.Publisher
 	authority     *ca.CA                 // the internal CA; nil without the ca block
 	managed       map[string]*managedRun // running managed certificate sources by managedKey; with reloadMu
@@ -131,7 +132,7 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 	if st, rt, err = g.build(c); err != nil {
 		return nil, err
 	}
-	if g.tls, err = tlsserver.NewServer(st); err != nil {
+	if g.tls, err = tlsserver.NewServer(g.withACME(c, st)); err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	stapler, err := revocation.NewStapler(revocation.Config{Timeout: c.Revocation.Timeout, CRLRefresh: c.Revocation.CRLRefresh,
@@ -144,7 +145,7 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 		return nil, err
 	}
 	if c.Server.Admin != nil {
-		if g.adminTLS, err = tlsserver.NewServer(adminSettings(st, rt.adminCAs)); err != nil {
+		if g.adminTLS, err = tlsserver.NewServer(adminSettings(g.withACME(c, st), rt.adminCAs)); err != nil {
 			return nil, fmt.Errorf("admin tls: %w", err)
 		}
 		g.adminAPI = admin.New(g.metrics.Handler(), func() string { return g.rt.Load().hsts }, o.Audit, o.Now)
@@ -195,8 +196,10 @@ func (g *Gateway) bruteForceConfig(c *config.Config) lockout.Config {
 	return bf
 }
 
-// applyTLS installs TLS settings, with OCSP staples when enabled.
+// applyTLS installs TLS settings, with OCSP staples when enabled, and the
+// ACME certificates obtained so far.
 func (g *Gateway) applyTLS(c *config.Config, st tlsserver.Settings, rt *snapshot) error {
+	st = g.withACME(c, st)
 	if g.adminTLS != nil {
 		if err := g.adminTLS.Update(adminSettings(st, rt.adminCAs)); err != nil {
 			return fmt.Errorf("admin tls: %w", err)
@@ -303,8 +306,7 @@ func (g *Gateway) goLive(rt *snapshot) {
 	rt.revocation.Start(g.ctx)
 	g.revocation.set(rt.revocation)
 	g.rt.Store(rt)
-	g.metrics.Certs.Set(rt.certs)
-	g.expiry.SetCertificates(rt.certs)
+	g.publishCerts(rt)
 	g.syncManaged(rt)
 }
 
@@ -371,7 +373,7 @@ func (g *Gateway) Start() error {
 			port = g.lnHTTPS.Addr().(*net.TCPAddr).Port
 		}
 		g.redirect = &http.Server{
-			Handler:           g.plainHandler(redirectHandler(port, g.tls.Serves)),
+			Handler:           g.acmePlain(g.plainHandler(redirectHandler(port, g.tls.Serves))),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 			IdleTimeout: 30 * time.Second, MaxHeaderBytes: int(s.HTTPS.MaxHeaderBytes),
 			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
@@ -392,6 +394,10 @@ func (g *Gateway) Start() error {
 			IdleTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 		}
 		g.serve(g.admin, g.lnAdm, "admin")
+	}
+	if err := g.startACME(); err != nil {
+		g.closeAll()
+		return err
 	}
 	return nil
 }
@@ -474,6 +480,9 @@ func (g *Gateway) Reload(trigger string) error {
 		return fail(err)
 	}
 	if err := sameListeners(old.cfg, c); err != nil {
+		return fail(err)
+	}
+	if err := sameACME(old.cfg, c); err != nil {
 		return fail(err)
 	}
 	st, rt, err := g.build(c)

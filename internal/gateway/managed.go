@@ -44,7 +44,7 @@ type ManagedCertificate interface {
 // managedUse is a tls.certificates[] entry whose certificate a
 // ManagedCertificate supplies.
 type managedUse struct {
-	index int    // in tls.certificates, in the settings' Certificates and at the head of the snapshot's certs
+	index int    // in the settings' Certificates and in the snapshot's certs (file and managed entries, in config order)
 	key   string // managedKey
 	src   ManagedCertificate
 }
@@ -147,6 +147,5 @@ func (g *Gateway) managedRenewed(src ManagedCertificate) {
 	}
 	// Only ever touched with reloadMu held.
 	rt.tlsSettings, rt.certs = st, certs
-	g.metrics.Certs.Set(certs)
-	g.expiry.SetCertificates(certs)
+	g.publishCerts(rt)
 }

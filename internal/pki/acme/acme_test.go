@@ -48,7 +48,7 @@ func TestObtain(t *testing.T) {
 				time.Since(t0), time.Since(t0)/time.Duration(len(names)))
 
 			for _, n := range names {
-				leaf := g.handshake(t, n, p.issuingRoots()) // verified against Pebble's root
+				leaf := g.handshake(t, n, p.IssuingRoots()) // verified against Pebble's root
 				if err := leaf.VerifyHostname(n); err != nil {
 					t.Errorf("served certificate for %s: %v", n, err)
 				}
@@ -59,7 +59,7 @@ func TestObtain(t *testing.T) {
 			if got := len(g.m.Certificates()); got != len(names) {
 				t.Errorf("Certificates() = %d, want %d", got, len(names))
 			}
-			if got := p.orders.Load(); got != int64(len(names)) {
+			if got := p.Orders(); got != int64(len(names)) {
 				t.Errorf("orders = %d, want %d", got, len(names))
 			}
 			acmeHandshakes := counter(t, g, "acme_challenge")
@@ -104,7 +104,7 @@ func TestNoUnrequestedChallenges(t *testing.T) {
 	if err := g.m.Start(startCtx(t)); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	orders := p.orders.Load()
+	orders := p.Orders()
 
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	httpTests := []struct {
@@ -141,7 +141,7 @@ func TestNoUnrequestedChallenges(t *testing.T) {
 	}
 	for _, tt := range tlsTests {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", g.tlsLn.Addr().String(),
-			&tls.Config{ServerName: tt.sni, NextProtos: tt.protos, RootCAs: p.issuingRoots(), InsecureSkipVerify: tt.sni != name}) //nolint:gosec // the foreign SNI gets the configured name's certificate
+			&tls.Config{ServerName: tt.sni, NextProtos: tt.protos, RootCAs: p.IssuingRoots(), InsecureSkipVerify: tt.sni != name}) //nolint:gosec // the foreign SNI gets the configured name's certificate
 		if (err != nil) != tt.wantErr {
 			t.Errorf("handshake sni=%s alpn=%v: err = %v, want error %v", tt.sni, tt.protos, err, tt.wantErr)
 		}
@@ -149,7 +149,7 @@ func TestNoUnrequestedChallenges(t *testing.T) {
 			c.Close()
 		}
 	}
-	if got := p.orders.Load(); got != orders {
+	if got := p.Orders(); got != orders {
 		t.Fatalf("orders went from %d to %d without any configured name needing one", orders, got)
 	}
 }
@@ -169,7 +169,7 @@ func TestStartErrors(t *testing.T) {
 		{name: "directory not verified", mutate: func(_ *testing.T, c *acme.Config, _ *pebble) { c.CARoots = nil },
 			wantErr: "certificate signed by unknown authority"},
 		{name: "CA refuses the name", mutate: func(_ *testing.T, _ *acme.Config, p *pebble) {
-			_ = p.db.AddBlockedDomain(name)
+			p.Block(name)
 		}, wantErr: "forbidden by policy"},
 	}
 	for _, tt := range tests {
@@ -201,9 +201,9 @@ func TestRenewalFailureKeepsCertificate(t *testing.T) {
 	if err := g.m.Start(startCtx(t)); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	before := g.handshake(t, name, p.issuingRoots())
-	roots := p.issuingRoots()
-	p.srv.Close()
+	before := g.handshake(t, name, p.IssuingRoots())
+	roots := p.IssuingRoots()
+	p.Stop()
 
 	err := g.m.RenewNow(startCtx(t))
 	if err == nil || !strings.Contains(err.Error(), name) {
@@ -315,16 +315,16 @@ func TestBackgroundRenewal(t *testing.T) {
 	if err := g.m.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	first := g.handshake(t, name, p.issuingRoots())
+	first := g.handshake(t, name, p.IssuingRoots())
 	for changes := 0; changes < 2; { // the obtain at Start, then a renewal
 		select {
 		case <-g.changes:
 			changes++
 		case <-ctx.Done():
-			t.Fatalf("no renewal by maintenance (orders: %d)", p.orders.Load())
+			t.Fatalf("no renewal by maintenance (orders: %d)", p.Orders())
 		}
 	}
-	if got := g.handshake(t, name, p.issuingRoots()); got.SerialNumber.Cmp(first.SerialNumber) == 0 {
+	if got := g.handshake(t, name, p.IssuingRoots()); got.SerialNumber.Cmp(first.SerialNumber) == 0 {
 		t.Fatal("still serving the first certificate after a renewal")
 	}
 }

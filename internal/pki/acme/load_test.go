@@ -32,7 +32,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	if err := g.m.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	roots := p.issuingRoots()
+	roots := p.IssuingRoots()
 	url := "https://" + g.tlsLn.Addr().String() + "/"
 
 	type sighting struct {
@@ -138,7 +138,7 @@ func TestRotationUnderLoad(t *testing.T) {
 			t.Errorf("client %d saw %d certificates, want %d", i, len(r.serials), renewals+1)
 		}
 	}
-	if got := p.orders.Load(); got != renewals+1 {
+	if got := p.Orders(); got != renewals+1 {
 		t.Errorf("orders = %d, want %d", got, renewals+1)
 	}
 }

@@ -1,139 +1,33 @@
 package acme_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
-	"github.com/miekg/dns"
-
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/pki/acme"
+	"github.com/wardengw/warden/internal/pki/acme/acmetest"
 	"github.com/wardengw/warden/internal/telemetry"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
 
-// testDomain is served by the test DNS server: every name under it is
-// 127.0.0.1, so Pebble's VA really connects to the test's listeners.
-const testDomain = "warden.test"
+// testDomain resolves to 127.0.0.1 for Pebble's VA.
+const testDomain = acmetest.Domain
 
-// lockedBuffer collects Pebble's log, shown when a test fails.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// pebble is the in-process ACME CA.
+type pebble = acmetest.Pebble
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startDNS serves A 127.0.0.1 for every name under testDomain (and nothing
-// else) over TCP on loopback, for Pebble's VA.
-func startDNS(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := dns.NewServeMux()
-	mux.HandleFunc(".", func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		for _, q := range r.Question {
-			if q.Qtype == dns.TypeA && strings.HasSuffix(q.Name, "."+testDomain+".") {
-				m.Answer = append(m.Answer, &dns.A{
-					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET},
-					A:   net.IPv4(127, 0, 0, 1),
-				})
-			}
-		}
-		_ = w.WriteMsg(m)
-	})
-	started := make(chan struct{})
-	srv := &dns.Server{Listener: ln, Handler: mux, NotifyStartedFunc: func() { close(started) }}
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
-}
-
-// pebble is Let's Encrypt's ACME test server, in process, on loopback.
-type pebble struct {
-	srv    *httptest.Server
-	ca     *ca.CAImpl
-	db     *db.MemoryStore
-	orders atomic.Int64 // newOrder requests
-	roots  []byte       // PEM of the directory's TLS certificate
-}
-
-// startPebble starts Pebble whose VA validates http-01 on httpPort and
-// tls-alpn-01 on tlsPort of 127.0.0.1, with certificates valid for
-// validity (0: Pebble's default). Random nonce rejections and
-// authorization reuse are off, so every order is validated afresh and the
-// tests are deterministic.
+// startPebble starts Pebble validating on these ports.
 func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *pebble {
-	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
-	t.Setenv("PEBBLE_AUTHZREUSE", "0")
-	logs := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pebble log:\n%s", logs)
-		}
-	})
-	logger := log.New(logs, "pebble ", log.Lmicroseconds)
-	p := &pebble{db: db.NewMemoryStore()}
-	p.ca = ca.New(logger, p.db, "", "ecdsa", 0, 1, map[string]ca.Profile{
-		"default": {Description: "test", ValidityPeriod: uint64(validity.Seconds())},
-	})
-	v := va.New(logger, httpPort, tlsPort, false, startDNS(t), p.db)
-	w := wfe.New(logger, p.db, v, p.ca, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-	h := w.Handler()
-	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/order-plz" {
-			p.orders.Add(1)
-		}
-		h.ServeHTTP(rw, r)
-	}))
-	p.srv.Config.ErrorLog = log.New(logs, "pebble http ", 0)
-	p.srv.StartTLS()
-	t.Cleanup(p.srv.Close)
-	p.roots = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.srv.Certificate().Raw})
-	return p
-}
-
-func (p *pebble) directory() string { return p.srv.URL + wfe.DirectoryPath }
-
-// issuingRoots is the pool of Pebble's issuing root.
-func (p *pebble) issuingRoots() *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.ca.GetRootCert(0).Cert)
-	return pool
+	return acmetest.Start(t, httpPort, tlsPort, validity)
 }
 
 // gateway is what the gateway does with a Manager, on real listeners: a
@@ -173,10 +67,10 @@ func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
 // config is a Manager config for p with the gateway's addresses.
 func (g *gateway) config(t *testing.T, p *pebble, names ...string) acme.Config {
 	return acme.Config{
-		DirectoryURL: p.directory(),
+		DirectoryURL: p.Directory(),
 		Email:        "ops@example.org",
 		AgreeTerms:   true,
-		CARoots:      p.roots,
+		CARoots:      p.DirectoryRoots(),
 		StorageDir:   t.TempDir(),
 		Names:        names,
 		HTTPAddress:  g.httpLn.Addr().String(),
