@@ -34,6 +34,10 @@ const (
 	DefaultRevocationTimeout = 3 * time.Second
 	DefaultMaxCRLBytes       = 10 << 20
 
+	DefaultCTPollInterval = 5 * time.Minute
+	DefaultCTBatchSize    = 256
+	DefaultCTStateFile    = "ct-state.json"
+
 	DefaultClientAuthMode = "none"
 	DefaultAuditFile      = "-"
 	DefaultStorePath      = "warden.db"
@@ -110,6 +114,11 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Expiry.Interval, time.Hour)
 	if len(c.Expiry.Thresholds) == 0 {
 		c.Expiry.Thresholds = []time.Duration{30 * 24 * time.Hour, 14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}
+	}
+	if c.CT != nil {
+		setDefault(&c.CT.PollInterval, DefaultCTPollInterval)
+		setDefault(&c.CT.BatchSize, DefaultCTBatchSize)
+		setDefault(&c.CT.StateFile, DefaultCTStateFile)
 	}
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
