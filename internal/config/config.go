@@ -36,7 +36,10 @@ type Config struct {
 	CA *InternalCA `yaml:"ca"`
 	// ACME, if set, is the ACME account that tls.certificates[].acme
 	// entries get their certificates from.
-	ACME  *ACME `yaml:"acme"`
+	ACME *ACME `yaml:"acme"`
+	// CT, if set, makes the gateway watch certificate-transparency logs
+	// for certificates of its domains with keys it does not know.
+	CT    *CT   `yaml:"ct"`
 	Audit Audit `yaml:"audit"`
 	Log   Log   `yaml:"log"`
 
@@ -314,6 +317,42 @@ type ExpiryWebhook struct {
 	SecretFile string        `yaml:"secret_file"`
 	Timeout    time.Duration `yaml:"timeout"`
 	Retries    int           `yaml:"retries"`
+}
+
+// CT configures the background certificate-transparency monitor (see
+// internal/detect/ct). Absent: off.
+type CT struct {
+	// Logs are the RFC 6962 logs to poll; at least one.
+	Logs []CTLog `yaml:"logs"`
+	// CAFile, if set, is the CA bundle the logs' HTTPS certificates are
+	// verified against instead of the system roots (a private log).
+	CAFile string `yaml:"ca_file"`
+	// Domains are watched with every name below them; at least one.
+	Domains []string `yaml:"domains"`
+	// KnownPins are SPKI pins (sha256/…) of keys that are the operator's.
+	// The keys of tls.certificates are always known.
+	KnownPins []string `yaml:"known_pins"`
+	// KnownCertFiles are PEM files whose first certificate's key is known
+	// too (a certificate served elsewhere, a key about to be rotated in).
+	KnownCertFiles []string `yaml:"known_cert_files"`
+	// PollInterval is the time between rounds. Default 5m, at least 1m.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// BatchSize is the largest get-entries request. Default 256, at most 1024.
+	BatchSize int `yaml:"batch_size"`
+	// StateFile keeps the last verified tree head of each log, so that a
+	// restart resumes there. Default ct-state.json next to the config.
+	StateFile string `yaml:"state_file"`
+	// Backfill scans a log seen for the first time from entry 0.
+	Backfill bool `yaml:"backfill"`
+}
+
+// CTLog is one certificate-transparency log.
+type CTLog struct {
+	Name string `yaml:"name"`
+	// URL is the log's https base URL, the part before /ct/v1/.
+	URL string `yaml:"url"`
+	// KeyFile holds the log's public key (PEM or DER), from the log list.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Store is the embedded record store (consumers, API-key hashes, …).

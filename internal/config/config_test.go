@@ -312,7 +312,8 @@ func collectKeys(t reflect.Type, prefix string, out map[string]bool) {
 
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{base, "tls: [", "routes:\n  - policies:\n    - type: headers\n      request: {set: {A: b}}\n",
-		"server:\n  https:\n    max_header_bytes: 1GiB\n", "a: &x [*x]\n", "tls:\n  hsts:\n    max_age: -1s\n"} {
+		"server:\n  https:\n    max_header_bytes: 1GiB\n", "a: &x [*x]\n", "tls:\n  hsts:\n    max_age: -1s\n",
+		base + "ct:\n  logs:\n    - url: https://ct.example.net/x\n      key_file: log.pem\n  domains: [api.example.com]\n  poll_interval: 1m\n"} {
 		f.Add(s)
 	}
 	for _, name := range []string{"minimal.yaml", "full.yaml"} {

@@ -46,6 +46,10 @@ const (
 	DefaultRevocationTimeout = 3 * time.Second
 	DefaultMaxCRLBytes       = 10 << 20
 
+	DefaultCTPollInterval = 5 * time.Minute
+	DefaultCTBatchSize    = 256
+	DefaultCTStateFile    = "ct-state.json"
+
 	DefaultClientAuthMode = "none"
 	DefaultAuditFile      = "-"
 	DefaultStorePath      = "warden.db"
@@ -138,6 +142,11 @@ func (c *Config) applyDefaults() {
 			}
 		}
 		setDefault(&a.Storage, filepath.Join(filepath.Dir(c.Store.Path), "acme"))
+	}
+	if c.CT != nil {
+		setDefault(&c.CT.PollInterval, DefaultCTPollInterval)
+		setDefault(&c.CT.BatchSize, DefaultCTBatchSize)
+		setDefault(&c.CT.StateFile, DefaultCTStateFile)
 	}
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)

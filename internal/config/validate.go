@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wardengw/warden/internal/auth/lockout"
+	"github.com/wardengw/warden/internal/detect/ct"
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/policy"
@@ -572,8 +573,80 @@ func (v *validator) internalCA() {
 	}
 }
 
+// ct checks the ct block with the monitor's own rules (internal/detect/ct),
+// each error at its key.
+func (v *validator) ct() {
+	c := v.c.CT
+	if c == nil {
+		return
+	}
+	if len(c.Logs) == 0 {
+		v.errorf("ct.logs", "at least one log is required (remove the ct block to turn monitoring off)")
+	}
+	urls := map[string]bool{}
+	for i, l := range c.Logs {
+		p := fmt.Sprintf("ct.logs[%d]", i)
+		if urls[strings.TrimSuffix(l.URL, "/")] {
+			v.errorf(p+".url", "log %q is listed twice", l.URL)
+		}
+		urls[strings.TrimSuffix(l.URL, "/")] = true
+		if err := ct.CheckLogURL(l.URL); err != nil {
+			v.errorf(p+".url", "%v", err)
+		}
+		if l.KeyFile == "" {
+			v.errorf(p, "key_file is required: tree heads are verified with the log's key")
+			continue
+		}
+		key, err := os.ReadFile(v.c.PathOf(l.KeyFile))
+		if err == nil {
+			err = ct.CheckLogKey(key)
+		}
+		if err != nil {
+			v.errorf(p+".key_file", "%v", err)
+		}
+	}
+	if c.CAFile != "" {
+		if _, err := LoadCertPool(v.c.PathOf(c.CAFile)); err != nil {
+			v.errorf("ct.ca_file", "%v", err)
+		}
+	}
+	if len(c.Domains) == 0 {
+		v.errorf("ct.domains", "at least one domain to watch is required")
+	}
+	for i, d := range c.Domains {
+		if _, err := ct.NormalizeDomain(d); err != nil {
+			v.errorf(fmt.Sprintf("ct.domains[%d]", i), "%v", err)
+		}
+	}
+	for i, pin := range c.KnownPins {
+		if _, err := pki.ParsePin(pin); err != nil {
+			v.errorf(fmt.Sprintf("ct.known_pins[%d]", i), "%v", err)
+		}
+	}
+	for i, f := range c.KnownCertFiles {
+		if _, err := LoadCerts(v.c.PathOf(f)); err != nil {
+			v.errorf(fmt.Sprintf("ct.known_cert_files[%d]", i), "%v", err)
+		}
+	}
+	if c.PollInterval < time.Minute {
+		v.errorf("ct.poll_interval", "must be at least 1m (logs rate-limit their clients)")
+	}
+	if c.BatchSize < 1 || c.BatchSize > ct.MaxBatchSize {
+		v.errorf("ct.batch_size", "must be from 1 to %d", ct.MaxBatchSize)
+	}
+	if dir := filepath.Dir(v.c.PathOf(c.StateFile)); dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			v.errorf("ct.state_file", "the folder %s does not exist", dir)
+		}
+	}
+	if c.Backfill {
+		v.warnf("ct.backfill", "every log seen for the first time is scanned from entry 0: only for small logs")
+	}
+}
+
 func (v *validator) misc() {
 	v.expiry()
+	v.ct()
 	v.internalCA()
 	v.acme()
 	if err := v.c.BruteForce.Validate(); err != nil {

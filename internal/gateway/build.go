@@ -99,7 +99,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 
 	routes := make([]*route, 0, len(c.Routes))
 	for _, r := range c.Routes {
-		ro := &route{name: r.Name, host: r.Host, prefix: r.PathPrefix, metrics: g.metrics.Route(r.Name)}
+		ro := &route{name: r.Name, host: r.Host, prefix: r.PathPrefix, metrics: g.metrics.Route(r.Name), mtls: hasMTLSPolicy(r.Policies)}
 		if len(r.Methods) > 0 {
 			ro.methods = map[string]bool{}
 			for _, m := range r.Methods {

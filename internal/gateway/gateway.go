@@ -41,6 +41,9 @@ type Options struct {
 	Metrics *telemetry.Metrics // a fresh set if nil
 	Log     *slog.Logger       // slog.Default() if nil
 	Now     func() time.Time   // the clock; time.Now if nil (tests inject one)
+	// CTTicks, if set, drives the certificate-transparency monitor's polls
+	// instead of a ticker at ct.poll_interval (tests).
+	CTTicks <-chan time.Time
 }
 
 // Gateway is a running (or ready to run) Warden instance.
@@ -72,6 +75,7 @@ type Gateway struct {
 	publisher     *ca.Publisher
 	authority     *ca.CA                 // the internal CA; nil without the ca block
 	managed       map[string]*managedRun // running managed certificate sources by managedKey; with reloadMu
+	ct            *ctWatch               // certificate-transparency monitoring (ct.go)
 
 	reloadMu sync.Mutex    // serialises reloads
 	reloaded chan struct{} // signals the file watcher to re-read the file list
@@ -142,6 +146,9 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 	}
 	g.stapling = tlsserver.NewStapling(g.tls, stapler, o.Log)
 	if g.expiry, err = g.newExpiryWatcher(c); err != nil {
+		return nil, err
+	}
+	if g.ct, err = g.newCTWatch(c, o.CTTicks); err != nil {
 		return nil, err
 	}
 	if c.Server.Admin != nil {
@@ -357,6 +364,7 @@ func (g *Gateway) Start() error {
 		defer g.wg.Done()
 		g.expiry.Run(g.ctx, g.Config().Expiry.Interval)
 	}()
+	g.ct.start() // polls CT logs on its own goroutine, if configured
 	g.wg.Add(1)
 	go func() { // keeps staples fresh; a no-op for certificates without an OCSP URL
 		defer g.wg.Done()
@@ -489,6 +497,11 @@ func (g *Gateway) Reload(trigger string) error {
 	if err != nil {
 		return fail(err)
 	}
+	ctPlan, err := g.ct.prepare(c)
+	if err != nil {
+		rt.close()
+		return fail(err)
+	}
 	if err := g.guard.Update(g.bruteForceConfig(c)); err != nil {
 		rt.close()
 		return fail(err)
@@ -498,6 +511,7 @@ func (g *Gateway) Reload(trigger string) error {
 		return fail(err)
 	}
 	g.goLive(rt)
+	g.ct.apply(ctPlan)
 	// Requests in flight on the old runtime finish on their pooled
 	// connections; only idle ones are closed now.
 	old.close()

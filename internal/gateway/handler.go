@@ -141,9 +141,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if tlsState := connTLS(r); tlsState != nil && len(tlsState.VerifiedChains) > 0 {
-		x.Identity.ClientCert = tlsState.VerifiedChains[0][0]
-		x.Identity.Methods = append(x.Identity.Methods, "client_certificate")
+	if !g.handshakeIdentity(sw, r, x, ro) { // revocation-checked (clientcert.go)
+		return
 	}
 	if !g.preflight(sw, r, rt) {
 		return

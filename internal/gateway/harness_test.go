@@ -39,6 +39,7 @@ type env struct {
 	cfgPath      string
 	vars         map[string]any
 	clock        atomic.Pointer[time.Time] // when set, the gateway's clock
+	ctTicks      chan time.Time            // drives the CT monitor's polls (Options.CTTicks)
 }
 
 func (e *env) now() time.Time {
@@ -79,7 +80,7 @@ tls:
       key_file: server-key.pem
 {{- end}}
   client_auth:
-    mode: optional
+    mode: {{or .ClientAuthMode "optional"}}
     ca_files: [ca.pem]
 upstreams:
   - name: up
@@ -200,6 +201,9 @@ revocation:
   ocsp: false
   crl_distribution_points: false
 {{- end}}
+{{- with .ExtraYAML}}
+{{.}}
+{{- end}}
 `
 
 func newEnv(t testing.TB, vars map[string]any) *env {
@@ -211,7 +215,7 @@ func newEnv(t testing.TB, vars map[string]any) *env {
 // folder before the config is loaded.
 func newEnvWith(t testing.TB, vars map[string]any, prepare func(e *env)) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), sink: audit.NewMemorySink(), vars: map[string]any{}}
+	e := &env{t: t, dir: t.TempDir(), sink: audit.NewMemorySink(), vars: map[string]any{}, ctTicks: make(chan time.Time)}
 	for k, v := range vars {
 		e.vars[k] = v
 	}
@@ -252,7 +256,7 @@ func newEnvWith(t testing.TB, vars map[string]any, prepare func(e *env)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	e.g, err = New(c, warns, Options{Audit: audit.New(e.sink), Log: log, Now: e.now})
+	e.g, err = New(c, warns, Options{Audit: audit.New(e.sink), Log: log, Now: e.now, CTTicks: e.ctTicks})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

@@ -16,6 +16,7 @@ type route struct {
 	methods map[string]bool         // nil: any
 	handler http.Handler            // policies, then the upstream
 	legacy  http.Handler            // the legacy variant, for connections without a client certificate; nil if none
+	mtls    bool                    // the route has an mtls policy, which checks client certificates itself
 	metrics *telemetry.RouteMetrics // the route's request metrics, resolved once
 }
 

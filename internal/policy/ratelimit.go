@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"container/list"
 	"fmt"
 	"math"
 	"net/http"
@@ -23,21 +24,34 @@ type RateLimitConfig struct {
 	Key string `yaml:"key"`
 }
 
-// RateLimit is a token bucket per key, in this process's memory.
+// RateLimit is a token bucket per key, in this process's memory. At most
+// maxBuckets keys are tracked; see bucketFor for which one gives way.
 type RateLimit struct {
 	limit rate.Limit
 	burst int
 	key   string
+	max   int // maxBuckets; tests lower it
 
 	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	buckets map[string]*list.Element // key -> element of lru holding its *bucket
+	lru     list.List                // most recently used first
+}
+
+// bucket is one key's token bucket.
+type bucket struct {
+	key string
+	lim *rate.Limiter
 }
 
 var _ Policy = (*RateLimit)(nil)
 
-// maxBuckets bounds memory under a flood of distinct keys: past it, full
-// (idle) buckets are dropped, and if none is, the map starts afresh.
-const maxBuckets = 100_000
+const (
+	// maxBuckets bounds memory under a flood of distinct keys.
+	maxBuckets = 100_000
+	// idleScan is how many of the least recently used buckets are looked
+	// at for an idle (full) one before the least recently used gives way.
+	idleScan = 8
+)
 
 // NewRateLimit builds the policy.
 func NewRateLimit(c RateLimitConfig) (*RateLimit, error) {
@@ -57,7 +71,8 @@ func NewRateLimit(c RateLimitConfig) (*RateLimit, error) {
 	default:
 		return nil, fmt.Errorf("key %q is not one of client_ip, consumer, route", c.Key)
 	}
-	return &RateLimit{limit: rate.Limit(c.RequestsPerSecond), burst: c.Burst, key: c.Key, buckets: map[string]*rate.Limiter{}}, nil
+	return &RateLimit{limit: rate.Limit(c.RequestsPerSecond), burst: c.Burst, key: c.Key, max: maxBuckets,
+		buckets: map[string]*list.Element{}}, nil
 }
 
 // clientIP is the client's address as a rate-limit key: IPv6 clients by
@@ -90,14 +105,7 @@ func (p *RateLimit) keyOf(r *http.Request, x *Exchange) string {
 func (p *RateLimit) allow(key string, now time.Time) (bool, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	lim, ok := p.buckets[key]
-	if !ok {
-		if len(p.buckets) >= maxBuckets {
-			p.evict(now)
-		}
-		lim = rate.NewLimiter(p.limit, p.burst)
-		p.buckets[key] = lim
-	}
+	lim := p.bucketFor(key, now)
 	if lim.AllowN(now, 1) {
 		return true, 0
 	}
@@ -107,15 +115,34 @@ func (p *RateLimit) allow(key string, now time.Time) (bool, time.Duration) {
 	return false, wait
 }
 
-func (p *RateLimit) evict(now time.Time) {
-	for k, lim := range p.buckets {
-		if lim.TokensAt(now) >= float64(p.burst) {
-			delete(p.buckets, k)
+// bucketFor returns key's bucket, marked most recently used; p.mu is held.
+// A new key past p.max takes the place of an idle (full) bucket among the
+// least recently used, which loses nothing (a full bucket is a fresh one),
+// or else of the least recently used: a key that keeps sending keeps its
+// bucket, however many other keys appear. Nothing is ever reset wholesale.
+func (p *RateLimit) bucketFor(key string, now time.Time) *rate.Limiter {
+	if el, ok := p.buckets[key]; ok {
+		p.lru.MoveToFront(el)
+		return el.Value.(*bucket).lim
+	}
+	if len(p.buckets) < p.max {
+		b := &bucket{key: key, lim: rate.NewLimiter(p.limit, p.burst)}
+		p.buckets[key] = p.lru.PushFront(b)
+		return b.lim
+	}
+	victim := p.lru.Back()
+	for el, i := victim, 0; el != nil && i < idleScan; el, i = el.Prev(), i+1 {
+		if el.Value.(*bucket).lim.TokensAt(now) >= float64(p.burst) {
+			victim = el
+			break
 		}
 	}
-	if len(p.buckets) >= maxBuckets {
-		clear(p.buckets)
-	}
+	b := victim.Value.(*bucket)
+	delete(p.buckets, b.key)
+	b.key, b.lim = key, rate.NewLimiter(p.limit, p.burst)
+	p.buckets[key] = victim
+	p.lru.MoveToFront(victim)
+	return b.lim
 }
 
 // Wrap implements Policy.

@@ -144,12 +144,9 @@ func (cfg *Config) validate() (*settings, error) {
 }
 
 func parseLog(l Log) (logSpec, error) {
-	u, err := url.Parse(strings.TrimSuffix(l.URL, "/"))
+	u, err := parseLogURL(l.URL)
 	if err != nil {
-		return logSpec{}, fmt.Errorf("url: %w", err)
-	}
-	if u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return logSpec{}, fmt.Errorf("url %q: want https://host[/path], the part before /ct/v1/", l.URL)
+		return logSpec{}, err
 	}
 	pub, keyID, err := parseLogKey(l.PublicKey)
 	if err != nil {
@@ -185,6 +182,37 @@ func parseLogKey(b []byte) (crypto.PublicKey, [sha256.Size]byte, error) {
 	}
 	return pub, sha256.Sum256(der), nil
 }
+
+// CheckLogURL reports what is wrong with a log's base URL, as New would.
+func CheckLogURL(s string) error {
+	_, err := parseLogURL(s)
+	return err
+}
+
+// CheckLogKey reports what is wrong with a log's public key (PEM or DER
+// SubjectPublicKeyInfo), as New would.
+func CheckLogKey(b []byte) error {
+	pub, _, err := parseLogKey(b)
+	if err == nil {
+		_, err = ctgo.NewSignatureVerifier(pub)
+	}
+	return err
+}
+
+func parseLogURL(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSuffix(s, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	if u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("url %q: want https://host[/path], the part before /ct/v1/", s)
+	}
+	return u, nil
+}
+
+// NormalizeDomain returns a watched domain in the form the monitor matches
+// (lower-case ASCII), or why it cannot be watched.
+func NormalizeDomain(d string) (string, error) { return parseDomain(d) }
 
 // parseDomain normalizes a watched domain to lower-case ASCII.
 func parseDomain(d string) (string, error) {

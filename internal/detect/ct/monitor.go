@@ -75,6 +75,20 @@ type Monitor struct {
 
 	mu    sync.Mutex // serializes polls; guards state
 	state map[string]*logState
+
+	statusMu sync.Mutex // guards status; never held across network calls
+	status   map[string]LogStatus
+	started  time.Time
+}
+
+// LogStatus is what Status reports of one log.
+type LogStatus struct {
+	Name, URL string
+	// TreeSize is the size of the last verified tree head; 0 if none yet.
+	TreeSize uint64
+	// LastSuccess is when the log was last polled, verified and scanned
+	// without error (from the state file at first); zero if never.
+	LastSuccess time.Time
 }
 
 var (
@@ -106,6 +120,15 @@ func New(cfg Config) (*Monitor, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	m.started = m.now()
+	m.status = map[string]LogStatus{}
+	for _, l := range s.logs {
+		ls := LogStatus{Name: l.name, URL: l.url}
+		if prev := st[l.url]; prev != nil {
+			ls.TreeSize, ls.LastSuccess = prev.TreeSize, prev.VerifiedAt
+		}
+		m.status[l.url] = ls
+	}
 	for _, l := range s.logs {
 		c, err := client.New(l.url, &limited, jsonclient.Options{UserAgent: "warden-ct-monitor"})
 		if err != nil {
@@ -124,14 +147,47 @@ func (m *Monitor) Interval() time.Duration { return m.s.interval }
 func (m *Monitor) Run(ctx context.Context) {
 	t := time.NewTicker(m.s.interval)
 	defer t.Stop()
+	m.RunTicks(ctx, t.C)
+}
+
+// RunTicks polls at once and then at every tick until ctx ends (tests drive
+// it with their own channel). A tick is taken only between polls: sending
+// on an unbuffered ticks channel returns once the previous poll is done.
+func (m *Monitor) RunTicks(ctx context.Context, ticks <-chan time.Time) {
 	for {
 		_ = m.Poll(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ticks:
 		}
 	}
+}
+
+// Started is when the Monitor was made (by its clock).
+func (m *Monitor) Started() time.Time { return m.started }
+
+// Status reports each log's last verified tree size and last successful
+// poll, in the configured order. It does not wait for a poll in progress.
+func (m *Monitor) Status() []LogStatus {
+	m.statusMu.Lock()
+	defer m.statusMu.Unlock()
+	out := make([]LogStatus, 0, len(m.s.logs))
+	for _, l := range m.s.logs {
+		out = append(out, m.status[l.url])
+	}
+	return out
+}
+
+// succeeded records a poll of l that verified and scanned everything.
+func (m *Monitor) succeeded(l logSpec) {
+	ls := LogStatus{Name: l.name, URL: l.url, LastSuccess: m.now().UTC()}
+	if st := m.state[l.url]; st != nil {
+		ls.TreeSize = st.TreeSize
+	}
+	m.statusMu.Lock()
+	m.status[l.url] = ls
+	m.statusMu.Unlock()
 }
 
 // Poll runs one round over every log. It returns nil when every log was
@@ -142,12 +198,16 @@ func (m *Monitor) Poll(ctx context.Context) error {
 	defer m.mu.Unlock()
 	var errs []error
 	for _, l := range m.s.logs {
-		if err := m.pollLog(ctx, l); err != nil {
+		err := m.pollLog(ctx, l)
+		if err == nil {
+			m.succeeded(l)
+		}
+		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) {
 				e = &Error{Log: l.name, Reason: EventPollFailed, Err: err}
 			}
-			if e.Reason == EventPollFailed {
+			if e.Reason == EventPollFailed && ctx.Err() == nil { // not when stopped mid-poll
 				m.emit(l, audit.Warning, EventPollFailed, e.Err.Error(), nil)
 			}
 			errs = append(errs, e)

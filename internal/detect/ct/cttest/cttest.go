@@ -79,6 +79,12 @@ func New(t testing.TB) *Log {
 // URL is the log's base URL (the part before /ct/v1/).
 func (l *Log) URL() string { return l.srv.URL }
 
+// CertificatePEM returns the log's TLS certificate as PEM, for a client's
+// trust bundle.
+func (l *Log) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.srv.Certificate().Raw})
+}
+
 // Client returns an HTTP client that trusts the log's TLS certificate.
 func (l *Log) Client() *http.Client { return l.srv.Client() }
 
