@@ -26,9 +26,9 @@ import (
 
 // TestInternalCALifecycle: a client certificate issued by the internal CA
 // (from a CSR: the key never leaves the client) works for mTLS through the
-// gateway; once revoked, the gateway's own CRL and OCSP publication (served
-// by the gateway itself) make its mTLS check refuse it within the refresh
-// bound.
+// gateway; once revoked it is refused (at once, in fact: see
+// TestInternalCARevocationByCLIIsImmediate; this test also holds after the
+// refresh bound).
 func TestInternalCALifecycle(t *testing.T) {
 	e := newEnvWith(t, map[string]any{"CA": true}, func(e *env) {
 		if err := ca.Init(filepath.Join(e.dir, "ca"), ca.InitOptions{Name: "Test Internal"}); err != nil {

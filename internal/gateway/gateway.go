@@ -26,6 +26,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/pki/ca"
+	"github.com/wardengw/warden/internal/pki/caadmin"
 	"github.com/wardengw/warden/internal/pki/enroll"
 	"github.com/wardengw/warden/internal/pki/expiry"
 	"github.com/wardengw/warden/internal/policy"
@@ -161,6 +162,9 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 		g.adminAPI.Handle("POST /api/jwt/deny", g.denylist)
 		g.guard.Mount(g.adminAPI)
 		stepup.NewAdmin(g.records, o.Audit, o.Now).Mount(g.adminAPI)
+		if g.authority != nil {
+			caadmin.New(g.authority, g.records, o.Audit, o.Log, o.Now).Mount(g.adminAPI)
+		}
 	}
 	if err = g.applyTLS(c, st, rt); err != nil {
 		return nil, err
@@ -242,6 +246,12 @@ func (g *Gateway) loadCA(c *config.Config) error {
 	}
 	g.authority = authority
 	g.publisher = ca.NewPublisher(authority, g.log)
+	// The gateway's own mTLS checks (routes, the admin API, renewal) ask
+	// the CA itself about its certificates: a revocation, in this process
+	// or by `warden ca revoke`, refuses the very next request.
+	if g.revocation.local, err = revocation.NewLocal(revocation.CheckFunc(g.revocation.remote), authority); err != nil {
+		return fmt.Errorf("internal CA: %w", err)
+	}
 	enr, err := enroll.New(enroll.Config{CA: authority, Store: g.records, Now: g.env0Now, Log: g.log})
 	if err != nil {
 		return fmt.Errorf("enrollment: %w", err)
@@ -318,15 +328,25 @@ func (g *Gateway) goLive(rt *snapshot) {
 }
 
 // revocationRef is the Env's revocation checker: a stable value whose
-// checker is swapped on reload.
+// checker is swapped on reload, behind the internal CA's own answers for
+// its certificates when the gateway runs one.
 type revocationRef struct {
-	p atomic.Pointer[revocation.Checker]
+	p     atomic.Pointer[revocation.Checker]
+	local *revocation.Local // set by loadCA, before anything is served; nil without a CA
 }
 
 func (r *revocationRef) set(c *revocation.Checker) { r.p.Store(c) }
 
 // CheckChain implements policy.RevocationChecker.
 func (r *revocationRef) CheckChain(ctx context.Context, chain []*x509.Certificate) error {
+	if r.local != nil {
+		return r.local.CheckChain(ctx, chain)
+	}
+	return r.remote(ctx, chain)
+}
+
+// remote asks the snapshot's checker (CRLs and OCSP).
+func (r *revocationRef) remote(ctx context.Context, chain []*x509.Certificate) error {
 	return r.p.Load().CheckChain(ctx, chain)
 }
 

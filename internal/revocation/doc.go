@@ -37,6 +37,17 @@
 //	otherwise                           → *UnavailableError (reason: responder down,
 //	                                      CRL stale, bad signature, no source, …)
 //
+// # The gateway's own CA
+//
+// [Local] wraps a checker with Authorities: CAs the gateway operates
+// itself (its internal CA, *ca.CA). A certificate whose issuer has an
+// authority's public key (SubjectPublicKeyInfo, not the name) is decided
+// by that authority alone, from its records at the moment of the check,
+// so that a revocation takes effect at the next request; records that
+// cannot be read give ReasonLocalUnavailable, a certificate the authority
+// never recorded ReasonLocalUnknown. Every other certificate goes to the
+// wrapped checker.
+//
 // For a chain, a revoked certificate anywhere wins over an unavailable
 // status elsewhere. The caller applies hard- or soft-fail to an
 // *UnavailableError; [Reason] gives a stable code for audit and metrics.

@@ -31,6 +31,9 @@ const (
 	ReasonOCSPNotYetValid    = "ocsp_not_yet_valid"          // thisUpdate in the future
 	ReasonOCSPStale          = "ocsp_stale"                  // nextUpdate passed
 	ReasonOCSPUnknown        = "ocsp_unknown"                // the responder does not know the certificate
+
+	ReasonLocalUnavailable = "local_ca_unavailable" // the gateway's own CA records cannot be read
+	ReasonLocalUnknown     = "local_ca_unknown"     // signed by the gateway's own CA, which has no record of it
 )
 
 // RevokedError reports a certificate that a CRL or OCSP response says is
@@ -40,7 +43,7 @@ type RevokedError struct {
 	ReasonCode int    // RFC 5280 CRLReason
 	ReasonText string // its RFC 5280 name: keyCompromise, …
 	RevokedAt  time.Time
-	Source     string // "crl" or "ocsp"
+	Source     string // "crl", "ocsp" or SourceLocal
 }
 
 func (e *RevokedError) Error() string {

@@ -110,10 +110,11 @@ func (s *Store) IssuedCert(ctx context.Context, serial string) (IssuedCert, erro
 }
 
 // RevokeIssued records the revocation of the certificate with that serial
-// at time at, with an RFC 5280 reason code: one conditional UPDATE, so
-// that of concurrent revocations exactly one is recorded. It returns
-// ErrNotFound for an unknown serial and ErrAlreadyRevoked if it was
-// already revoked (the first revocation stands).
+// at time at, with an RFC 5280 reason code, and increments its issuer's
+// revocation generation (RevocationGeneration), in one transaction: of
+// concurrent revocations exactly one is recorded. It returns ErrNotFound
+// for an unknown serial and ErrAlreadyRevoked if it was already revoked
+// (the first revocation stands).
 func (s *Store) RevokeIssued(ctx context.Context, serial string, reason int, at time.Time) error {
 	if s == nil || s.db == nil {
 		return errors.New("store: not open")
@@ -121,12 +122,21 @@ func (s *Store) RevokeIssued(ctx context.Context, serial string, reason int, at 
 	if at.IsZero() {
 		return errors.New("revoke issued certificate: no time")
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE ca_issued SET revoked_at = ?, reason = ? WHERE serial = ? AND revoked_at IS NULL`,
-		dbTime(at), reason, serial)
-	if err != nil {
-		return fmt.Errorf("revoke issued certificate %s: %w", serial, err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.tx(ctx, func(t *sql.Tx) error {
+		res, err := t.ExecContext(ctx, `UPDATE ca_issued SET revoked_at = ?, reason = ? WHERE serial = ? AND revoked_at IS NULL`,
+			dbTime(at), reason, serial)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = t.ExecContext(ctx, `INSERT INTO ca_revocation_gen (issuer, gen)
+SELECT issuer, 1 FROM ca_issued WHERE serial = ?
+ON CONFLICT (issuer) DO UPDATE SET gen = ca_revocation_gen.gen + 1`, serial)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("revoke issued certificate %s: %w", serial, err)
 	}
@@ -137,6 +147,25 @@ func (s *Store) RevokeIssued(ctx context.Context, serial string, reason int, at 
 		return err
 	}
 	return fmt.Errorf("issued certificate %s: %w", serial, ErrAlreadyRevoked)
+}
+
+// RevocationGeneration returns the revocation generation of issuer: a
+// number that changes (increases) with every revocation of one of its
+// certificates recorded by any process sharing the store, 0 before the
+// first. It is one primary-key lookup, cheap enough for every request.
+func (s *Store) RevocationGeneration(ctx context.Context, issuer string) (int64, error) {
+	if s == nil || s.db == nil {
+		return 0, errors.New("store: not open")
+	}
+	var gen int64
+	err := s.revGen.QueryRowContext(ctx, issuer).Scan(&gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read revocation generation of %s: %w", issuer, err)
+	}
+	return gen, nil
 }
 
 // ListIssued returns the certificates issued by issuer (every issuer if

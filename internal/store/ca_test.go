@@ -119,3 +119,65 @@ func TestNextCRLNumber(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRevocationGeneration: every recorded revocation, by any store handle
+// on the file (another process, as `warden ca revoke` is), changes its
+// issuer's generation; a refused revocation and other issuers' do not.
+func TestRevocationGeneration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "warden.db")
+	gw, cli := open(t, path), open(t, path)
+	ctx := context.Background()
+	for _, c := range []store.IssuedCert{
+		{Serial: "a1", Issuer: "ff", Subject: "CN=a", Profile: "client", NotBefore: t0, NotAfter: t0.Add(time.Hour), IssuedAt: t0, PEM: []byte("P")},
+		{Serial: "a2", Issuer: "ff", Subject: "CN=b", Profile: "client", NotBefore: t0, NotAfter: t0.Add(time.Hour), IssuedAt: t0, PEM: []byte("P")},
+		{Serial: "b1", Issuer: "ee", Subject: "CN=c", Profile: "client", NotBefore: t0, NotAfter: t0.Add(time.Hour), IssuedAt: t0, PEM: []byte("P")},
+	} {
+		if err := gw.RecordIssued(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := func(issuer string) int64 {
+		t.Helper()
+		g, err := gw.RevocationGeneration(ctx, issuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	steps := []struct {
+		name         string
+		serial       string
+		wantErr      error
+		wantFF, want int64 // generations of ff and ee after the step
+	}{
+		{"before any revocation", "", nil, 0, 0},
+		{"revoke a1 from the other handle", "a1", nil, 1, 0},
+		{"revoke a1 again: refused, unchanged", "a1", store.ErrAlreadyRevoked, 1, 0},
+		{"unknown serial: unchanged", "zz", store.ErrNotFound, 1, 0},
+		{"revoke a2", "a2", nil, 2, 0},
+		{"another issuer's revocation", "b1", nil, 2, 1},
+	}
+	for _, s := range steps {
+		if s.serial != "" {
+			if err := cli.RevokeIssued(ctx, s.serial, 1, t0); !errors.Is(err, s.wantErr) {
+				t.Fatalf("%s: %v, want %v", s.name, err, s.wantErr)
+			}
+		}
+		if ff, ee := gen("ff"), gen("ee"); ff != s.wantFF || ee != s.want {
+			t.Fatalf("%s: generations ff=%d ee=%d, want %d %d", s.name, ff, ee, s.wantFF, s.want)
+		}
+	}
+}
+
+// BenchmarkRevocationGeneration: the per-request cost of the internal CA's
+// change signal.
+func BenchmarkRevocationGeneration(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "warden.db"))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.RevocationGeneration(ctx, "ff"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

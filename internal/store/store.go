@@ -37,9 +37,10 @@ var (
 // Store is an open record store. It is safe for concurrent use, and
 // several Stores, in one process or several, may share one file.
 type Store struct {
-	db   *sql.DB
-	path string
-	byID *sql.Stmt
+	db     *sql.DB
+	path   string
+	byID   *sql.Stmt
+	revGen *sql.Stmt // RevocationGeneration, on every mTLS check of the internal CA's certificates
 }
 
 // Open opens the store file at path, creating it (mode 0600) if needed,
@@ -77,6 +78,11 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
+	if s.revGen, err = db.PrepareContext(ctx, `SELECT gen FROM ca_revocation_gen WHERE issuer = ?`); err != nil {
+		s.byID.Close()
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
 	return s, nil
 }
 
@@ -105,8 +111,10 @@ func (s *Store) Path() string { return s.path }
 // connections.
 func (s *Store) Close() error {
 	var errs []error
-	if s.byID != nil {
-		errs = append(errs, s.byID.Close())
+	for _, st := range []*sql.Stmt{s.byID, s.revGen} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
 	errs = append(errs, s.db.Close())
 	return errors.Join(errs...)

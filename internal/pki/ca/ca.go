@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wardengw/warden/internal/store"
@@ -67,6 +68,7 @@ type Records interface {
 	ListIssued(ctx context.Context, issuer string, limit int) ([]store.IssuedCert, error)
 	RevokedList(ctx context.Context, issuer string) ([]store.IssuedCert, error)
 	NextCRLNumber(ctx context.Context, issuer string) (int64, error)
+	RevocationGeneration(ctx context.Context, issuer string) (int64, error)
 }
 
 var _ Records = (*store.Store)(nil)
@@ -110,6 +112,11 @@ type CA struct {
 
 	mu        sync.Mutex
 	listeners []func() // called after each revocation (publishers)
+
+	revoked  atomic.Pointer[revokedSet] // see CertStatus
+	reloadMu sync.Mutex                 // one re-read of the revoked set at a time
+	knownMu  sync.RWMutex
+	known    map[string]struct{} // serials known to be issued by this CA
 }
 
 // Load loads the CA of dir (its certificates, the intermediate's key,
@@ -156,7 +163,7 @@ func Load(dir string, passphrase []byte, cfg Config) (*CA, error) {
 		return nil, fmt.Errorf("ca: %s does not match %s", IntermediateKeyFile, IntermediateCertFile)
 	}
 	c := &CA{Root: root, Intermediate: inter, IssuerID: IssuerID(inter), key: key, cfg: cfg,
-		roots: x509.NewCertPool(), inter: x509.NewCertPool()}
+		roots: x509.NewCertPool(), inter: x509.NewCertPool(), known: map[string]struct{}{}}
 	c.roots.AddCert(root)
 	c.inter.AddCert(inter)
 	return c, nil

@@ -20,4 +20,11 @@
 //
 // Issued certificates name <PublishURL>/crl as CRL distribution point and
 // <PublishURL>/ocsp as OCSP responder; Publisher.Handler serves both.
+//
+// Revocations take effect at once wherever the CA is asked: the records
+// keep a revocation generation per issuer, moved in the transaction of
+// every revocation (by this process or `warden ca revoke` in another), and
+// CertStatus (the gateway's own mTLS checks, through
+// revocation.Local) and the Publisher read it before each answer,
+// re-reading the revoked serials only when it moved.
 package ca

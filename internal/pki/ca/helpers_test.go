@@ -27,10 +27,12 @@ type memRecords struct {
 	mu   sync.Mutex
 	m    map[string]store.IssuedCert
 	crlN map[string]int64
+	gen  map[string]int64
+	fail error // when set, RevocationGeneration fails with it
 }
 
 func newMemRecords() *memRecords {
-	return &memRecords{m: map[string]store.IssuedCert{}, crlN: map[string]int64{}}
+	return &memRecords{m: map[string]store.IssuedCert{}, crlN: map[string]int64{}, gen: map[string]int64{}}
 }
 
 func (r *memRecords) RecordIssued(_ context.Context, c store.IssuedCert) error {
@@ -65,7 +67,20 @@ func (r *memRecords) RevokeIssued(_ context.Context, serial string, reason int, 
 	}
 	c.RevokedAt, c.Reason = at, reason
 	r.m[serial] = c
+	r.gen[c.Issuer]++
 	return nil
+}
+
+func (r *memRecords) RevocationGeneration(_ context.Context, issuer string) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen[issuer], r.fail
+}
+
+func (r *memRecords) setFail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail = err
 }
 
 func (r *memRecords) ListIssued(_ context.Context, issuer string, _ int) ([]store.IssuedCert, error) {

@@ -83,10 +83,10 @@ type signedOCSP struct {
 	etag                   string
 }
 
-// NewPublisher returns the publisher of c. Revocations made through c
-// take effect at once; those made by other processes sharing the records
-// (`warden ca revoke`, another gateway) when Refresh or Run notices them.
-// log may be nil.
+// NewPublisher returns the publisher of c. Revocations take effect at
+// the next CRL or OCSP answer, whether made through c or by another
+// process sharing the records (`warden ca revoke`, another gateway): each
+// answer first reads the records' revocation generation. log may be nil.
 func NewPublisher(c *CA, log *slog.Logger) *Publisher {
 	if log == nil {
 		log = slog.Default()
@@ -116,6 +116,17 @@ func digest(h crypto.Hash, b []byte) []byte {
 	return d.Sum(nil)
 }
 
+// sync notices revocations recorded by other processes before an answer
+// is taken from the cache: the records' revocation generation is read (one
+// lookup) and a change invalidates the cache (CA.revocations calls
+// Invalidate). If the records cannot be read, the last signed answers keep
+// being served until they are due (as when Refresh fails).
+func (p *Publisher) sync(ctx context.Context) {
+	if _, err := p.ca.revocations(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("CA publisher cannot read the revocation records; serving cached answers", "err", err)
+	}
+}
+
 // Invalidate makes the next CRL and OCSP answers be signed afresh from the
 // records.
 func (p *Publisher) Invalidate() { p.gen.Add(1) }
@@ -131,6 +142,7 @@ func (p *Publisher) CRL(ctx context.Context) ([]byte, *x509.RevocationList, erro
 }
 
 func (p *Publisher) currentCRL(ctx context.Context) (*signedCRL, error) {
+	p.sync(ctx)
 	if s := p.crl.Load(); p.crlFresh(s) {
 		return s, nil
 	}
@@ -353,6 +365,7 @@ func (p *Publisher) respond(ctx context.Context, req *ocsp.Request) (*signedOCSP
 	}
 	serial := SerialString(req.SerialNumber)
 	key := strconv.Itoa(int(req.HashAlgorithm)) + ":" + serial
+	p.sync(ctx)
 	g := p.gen.Load()
 	now := p.ca.cfg.Now()
 	if !p.noOCSPCache {

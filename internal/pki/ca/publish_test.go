@@ -154,32 +154,40 @@ func TestRevokedThroughCRLAndOCSP(t *testing.T) {
 	wantRevoked(t, f.check(f.checker(true, true), bad), bad.SerialNumber, 1, "crl")
 }
 
+// TestRevocationByAnotherProcessIsNoticed: `warden ca revoke` in another
+// process (its own store handle on the file, no CA key) is in the very
+// next CRL and OCSP answer, although both were cached, with no Refresh.
 func TestRevocationByAnotherProcessIsNoticed(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	cert := f.issue("a")
 	_, crl1, _ := f.pub.CRL(ctx)
-	// `warden ca revoke` in another process: a second CA on the same store.
-	other := testLoad(t, f.dir, nil, Config{Records: f.st, PublishURL: f.srv.URL})
-	if err := other.Revoke(ctx, cert.SerialNumber, "cessationOfOperation"); err != nil {
+	ocspc := f.checker(false, true)
+	if err := f.check(ocspc, cert); err != nil { // a signed "good" is now cached
 		t.Fatal(err)
 	}
-	if _, crl, _ := f.pub.CRL(ctx); len(crl.RevokedCertificateEntries) != 0 || crl.Number.Cmp(crl1.Number) != 0 {
-		t.Fatal("cached CRL changed without a refresh")
+	cli, err := store.Open(f.st.Path())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := f.pub.Refresh(ctx); err != nil {
+	defer cli.Close()
+	if err := RevokeRecord(ctx, cli, f.ca.IssuerID, cert.SerialNumber, "cessationOfOperation", f.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	_, crl2, _ := f.pub.CRL(ctx)
 	if len(crl2.RevokedCertificateEntries) != 1 || crl2.Number.Cmp(crl1.Number) <= 0 {
-		t.Fatalf("after refresh: %d entries, number %v", len(crl2.RevokedCertificateEntries), crl2.Number)
+		t.Fatalf("next CRL: %d entries, number %v after %v", len(crl2.RevokedCertificateEntries), crl2.Number, crl1.Number)
 	}
-	// No change: Refresh keeps the CRL.
-	_ = f.pub.Refresh(ctx)
+	// A fresh checker (nothing cached on its side) gets "revoked" from
+	// the responder, whose cached "good" was dropped.
+	wantRevoked(t, f.check(f.checker(false, true), cert), cert.SerialNumber, 5, "ocsp")
+	// No change: the CRL is kept, and Refresh agrees.
+	if err := f.pub.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, crl3, _ := f.pub.CRL(ctx); crl3.Number.Cmp(crl2.Number) != 0 {
 		t.Fatal("regenerated without a change")
 	}
-	wantRevoked(t, f.check(f.checker(false, true), cert), cert.SerialNumber, 5, "ocsp")
 }
 
 func TestCRLNumberIncreasesAndPersists(t *testing.T) {

@@ -54,12 +54,7 @@ func (c *CA) Revoke(ctx context.Context, serial *big.Int, reason string) error {
 	if err := RevokeRecord(ctx, c.cfg.Records, c.IssuerID, serial, reason, c.cfg.Now()); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	ls := append([]func(){}, c.listeners...)
-	c.mu.Unlock()
-	for _, f := range ls {
-		f()
-	}
+	c.notify()
 	return nil
 }
 
