@@ -250,7 +250,17 @@ func (g *Gateway) acmeChanged() {
 		return
 	}
 	g.publishCerts(rt)
+	serials := []string{}
+	for _, c := range g.acme.Load().m.Certificates() {
+		serials = append(serials, c.Leaf.SerialNumber.Text(16))
+	}
+	g.audit.Emit(audit.Event{Type: EventACMEApplied, Severity: audit.Info,
+		Fields: map[string]any{"serials": serials}})
 }
+
+// EventACMEApplied is the audit event of the gateway starting to serve the
+// ACME certificates it holds now (after each obtain or renewal).
+const EventACMEApplied = "acme_certificates_applied"
 
 // publishCerts hands the certificates in use (rt's, and the ACME ones) to
 // the certificate-expiry metric and the expiry watch.
