@@ -127,6 +127,7 @@ func (w *ctWatch) prepare(c *config.Config) (*ctPlan, error) {
 		return nil, err
 	}
 	cfg.KnownKeys = known
+	cfg.IsKnown = w.g.servedKey
 	for _, k := range known {
 		fp.Known = append(fp.Known, k.String())
 	}
@@ -142,6 +143,18 @@ func (w *ctWatch) prepare(c *config.Config) (*ctPlan, error) {
 	return &ctPlan{cfg: cfg, fingerprint: hex.EncodeToString(sum[:])}, nil
 }
 
+// servedKey reports whether the gateway serves a certificate with this key
+// now, on its HTTPS listener: its internal_ca and acme certificates, whose
+// keys change at every renewal.
+func (g *Gateway) servedKey(p pki.Pin) bool {
+	for _, leaf := range g.tls.Leaves() {
+		if pki.SPKIPin(leaf) == p {
+			return true
+		}
+	}
+	return false
+}
+
 // ctKnownKeys are the keys that are the operator's: those of the gateway's
 // own certificates (so that rotating them raises nothing), of
 // known_cert_files, and known_pins.
@@ -149,7 +162,9 @@ func ctKnownKeys(c *config.Config) ([]pki.Pin, error) {
 	var out []pki.Pin
 	files := make([]string, 0, len(c.TLS.Certificates)+len(c.CT.KnownCertFiles))
 	for _, cert := range c.TLS.Certificates {
-		files = append(files, cert.CertFile)
+		if cert.CertFile != "" { // internal_ca and acme keys change at renewal: servedKey
+			files = append(files, cert.CertFile)
+		}
 	}
 	files = append(files, c.CT.KnownCertFiles...)
 	for _, f := range files {

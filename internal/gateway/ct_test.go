@@ -19,6 +19,7 @@ import (
 	"github.com/wardengw/warden/internal/detect/ct"
 	"github.com/wardengw/warden/internal/detect/ct/cttest"
 	"github.com/wardengw/warden/internal/pki"
+	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/pki/pkitest"
 )
 
@@ -363,5 +364,45 @@ func TestCTUnreachableLog(t *testing.T) {
 	}
 	if m := e.metrics(); !strings.Contains(m, `warden_ct_seconds_since_success{log="test-log"} 3660`) {
 		t.Errorf("a log never polled successfully: want the time since monitoring started")
+	}
+}
+
+// TestCTKnowsManagedCertificates: with a ct block and a server certificate
+// from the internal CA (no certificate file: the gateway used to fail to
+// start), the gateway's own certificate logged in CT is known, and so is
+// the renewed one, whose key is new.
+func TestCTKnowsManagedCertificates(t *testing.T) {
+	log := cttest.New(t)
+	start := time.Now()
+	e := newEnvWith(t, map[string]any{"CA": true, "ExtraYAML": ctBlock(log.URL(), "api.example.com"),
+		"ServerCerts": "    - internal_ca:\n        names: [api.example.com, localhost, 127.0.0.1]"}, func(e *env) {
+		e.clock.Store(&start)
+		if err := ca.Init(filepath.Join(e.dir, "ca"), ca.InitOptions{Name: "Test Internal"}); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range map[string][]byte{"ctlog.pem": log.PublicKeyPEM(), "ctlog-ca.pem": log.CertificatePEM()} {
+			if err := os.WriteFile(filepath.Join(e.dir, name), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	ie := &icaEnv{env: e}
+	e.ctPoll()
+	for i := range 2 {
+		own := ie.source().Certificate()
+		log.AddCert(own.Leaf, own.Leaf) // the chain is not what is checked: the key is
+		e.ctPoll()
+		want := pki.SPKIPin(own.Leaf).String()
+		e.waitEvent(func(ev audit.Event) bool { return ev.Type == ct.EventKnownCertificate && ev.Fields["pin"] == want })
+		if i == 0 { // renew: a new key
+			ie.setClock(renewAt(own.Leaf).Add(time.Second))
+			ie.check()
+			if pki.SPKIPin(ie.source().Certificate().Leaf).String() == want {
+				t.Fatal("the renewal kept the key")
+			}
+		}
+	}
+	if n := len(e.ctEvents(ct.EventUnknownKey)); n != 0 {
+		t.Fatalf("%d alerts for the gateway's own certificates", n)
 	}
 }

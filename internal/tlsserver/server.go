@@ -293,6 +293,18 @@ func (srv *Server) Serves(host string) bool {
 	return false
 }
 
+// Leaves returns the leaf of every current certificate.
+func (srv *Server) Leaves() []*x509.Certificate {
+	certs := srv.current.Load().cfg.Certificates
+	out := make([]*x509.Certificate, 0, len(certs))
+	for i := range certs {
+		if leaf, err := leafOf(&certs[i]); err == nil {
+			out = append(out, leaf)
+		}
+	}
+	return out
+}
+
 // RotateTicketKeys makes a fresh random key the one that encrypts new
 // session tickets and keeps the previous one for decryption only. Tickets
 // encrypted under older keys no longer resume (full handshake instead).

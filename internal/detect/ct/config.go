@@ -55,6 +55,10 @@ type Config struct {
 	// certificate for a watched domain whose key is not here raises a
 	// critical event; an empty list makes every such certificate critical.
 	KnownKeys []pki.Pin
+	// IsKnown, if set, is asked about a key not in KnownKeys before it is
+	// reported: the keys a gateway serves right now (certificates it renews
+	// itself get a new key each time).
+	IsKnown func(pki.Pin) bool
 	// PollInterval is the time between rounds of Run; DefaultPollInterval
 	// if zero, at least MinPollInterval.
 	PollInterval time.Duration
@@ -90,6 +94,7 @@ type settings struct {
 	logs     []logSpec
 	domains  []string
 	known    pki.PinSet
+	isKnown  func(pki.Pin) bool
 	interval time.Duration
 	batch    int
 }
@@ -97,7 +102,7 @@ type settings struct {
 // validate checks cfg and returns it parsed, reporting every problem at once.
 func (cfg *Config) validate() (*settings, error) {
 	var errs []error
-	s := &settings{interval: cfg.PollInterval, batch: cfg.BatchSize, known: pki.PinSet(cfg.KnownKeys)}
+	s := &settings{interval: cfg.PollInterval, batch: cfg.BatchSize, known: pki.PinSet(cfg.KnownKeys), isKnown: cfg.IsKnown}
 	if len(cfg.Logs) == 0 {
 		errs = append(errs, errors.New("ct: no logs configured"))
 	}

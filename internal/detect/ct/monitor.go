@@ -410,7 +410,7 @@ func (m *Monitor) report(l logSpec, f match, verified bool) {
 		"not_before": c.NotBefore, "not_after": c.NotAfter, "logged_at": c.Timestamp,
 		"verified": verified,
 	}
-	if m.s.known.Contains(c.Pin) {
+	if m.s.known.Contains(c.Pin) || m.s.isKnown != nil && m.s.isKnown(c.Pin) {
 		m.emit(l, audit.Info, EventKnownCertificate, "certificate for "+f.domain+" with a known key", fields)
 		return
 	}
