@@ -87,3 +87,23 @@ func TestInternalCACertificateErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminMayNotTrustTheInternalCA: the internal CA certifies any client
+// with an enrollment token, so an admin bundle holding its root or its
+// intermediate is refused; a separate operator CA is accepted.
+func TestAdminMayNotTrustTheInternalCA(t *testing.T) {
+	dir := testDir(t)
+	for _, f := range []string{"ca/root.pem", "ca/intermediate.pem"} {
+		y := "server:\n  admin:\n    address: 127.0.0.1:9443\n    client_ca_files: [certs/internal-ca.pem, " + f + "]\n" +
+			internalCAConfig("    - cert_file: certs/server.pem\n      key_file: certs/server-key.pem\n", true)
+		_, _, err := parseIn(t, dir, y)
+		if err == nil || !strings.Contains(err.Error(), "server.admin.client_ca_files[1]: "+f+" holds the internal CA's certificate") {
+			t.Fatalf("%s in the admin bundle: %v", f, err)
+		}
+	}
+	y := "server:\n  admin:\n    address: 127.0.0.1:9443\n    client_ca_files: [certs/internal-ca.pem]\n" +
+		internalCAConfig("    - cert_file: certs/server.pem\n      key_file: certs/server-key.pem\n", true)
+	if _, _, err := parseIn(t, dir, y); err != nil {
+		t.Fatalf("a separate operator CA: %v", err)
+	}
+}

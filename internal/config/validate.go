@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -117,9 +118,29 @@ func (v *validator) server() {
 		}
 	}
 	if s.Admin != nil {
+		// The internal CA certifies whoever holds an enrollment token: if
+		// it were an admin CA, every enrolled client would administer the
+		// gateway (and could have it issue a server certificate for its
+		// own names).
+		var internal []*x509.Certificate
+		if v.c.CA != nil && v.c.CA.Dir != "" {
+			if root, inter, err := ca.LoadCertificates(v.c.PathOf(v.c.CA.Dir)); err == nil {
+				internal = []*x509.Certificate{root, inter}
+			}
+		}
 		for i, f := range s.Admin.ClientCAFiles {
-			if _, err := LoadCertPool(v.c.PathOf(f)); err != nil {
-				v.errorf(fmt.Sprintf("server.admin.client_ca_files[%d]", i), "%v", err)
+			p := fmt.Sprintf("server.admin.client_ca_files[%d]", i)
+			certs, err := LoadCerts(v.c.PathOf(f))
+			if err != nil {
+				v.errorf(p, "%v", err)
+				continue
+			}
+			for _, c := range certs {
+				for _, ic := range internal {
+					if bytes.Equal(c.RawSubjectPublicKeyInfo, ic.RawSubjectPublicKeyInfo) {
+						v.errorf(p, "%s holds the internal CA's certificate %q: every client it enrolls would be an administrator; sign operator certificates with a separate CA", f, ic.Subject)
+					}
+				}
 			}
 		}
 	}

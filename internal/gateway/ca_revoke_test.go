@@ -32,8 +32,8 @@ import (
 
 // caEnv is a gateway running an internal CA (constrained to the DNS
 // domain internal.test and the SPIFFE trust domain test.internal), with
-// the admin API on for the test CA's client certificates (and, with
-// adminTrustsCA, the internal CA's), and a second store handle on the
+// the admin API on for the test CA's client certificates (never the
+// internal CA's: validate refuses that), and a second store handle on the
 // gateway's store: what `warden ca` commands, another process, use.
 type caEnv struct {
 	*env
@@ -42,12 +42,9 @@ type caEnv struct {
 	root  *x509.Certificate
 }
 
-func newCAEnv(t testing.TB, adminTrustsCA bool, extra ...map[string]any) *caEnv {
+func newCAEnv(t testing.TB, extra ...map[string]any) *caEnv {
 	t.Helper()
 	vars := map[string]any{"CA": true, "AdminCA": true, "CRL": true, "Revocation": "hard_fail"}
-	if adminTrustsCA {
-		vars["AdminCAFiles"] = "ca.pem, ca/root.pem"
-	}
 	for _, m := range extra {
 		for k, v := range m {
 			vars[k] = v
@@ -204,7 +201,7 @@ func (c *caEnv) wantPublishedRevoked(t *testing.T, cert *x509.Certificate) {
 // though both had answered before. A certificate of another CA with the
 // same serial is not affected.
 func TestInternalCARevocationByCLIIsImmediate(t *testing.T) {
-	c := newCAEnv(t, false)
+	c := newCAEnv(t)
 	now := time.Now()
 	c.clock.Store(&now) // frozen: nothing may depend on time passing
 	cert, key := c.issueCLI(t, "svc-a")
@@ -282,7 +279,7 @@ func mustGet(t *testing.T, c *http.Client, url string) *http.Response {
 // refused, and the CRL and OCSP answers say so. Revoking it again is 409,
 // an unknown serial 404, and the listing shows it revoked.
 func TestInternalCARevocationByAdminAPIIsImmediate(t *testing.T) {
-	c := newCAEnv(t, false)
+	c := newCAEnv(t)
 	now := time.Now()
 	c.clock.Store(&now)
 	adm := c.adminClient(t)
@@ -400,7 +397,7 @@ func pemCerts(t *testing.T, b []byte) [][]byte {
 func BenchmarkInternalCAKeepAlive(b *testing.B) {
 	for _, mode := range []string{"off", "hard_fail"} {
 		b.Run("revocation="+mode, func(b *testing.B) {
-			c := newCAEnv(b, false, map[string]any{"CARevocation": mode})
+			c := newCAEnv(b, map[string]any{"CARevocation": mode})
 			cert, key := c.issueCLI(b, "bench")
 			k := c.keptAliveClient(b, [][]byte{cert.Raw, c.inter.Raw}, key, c.ca.Pool())
 			url := c.httpsURL("/internal/bench")

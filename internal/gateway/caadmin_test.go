@@ -20,7 +20,7 @@ import (
 // clients, with ca.Issue's checks; every bad request is a 400 (413 for an
 // oversized body) with a precise reason, and nothing is recorded.
 func TestCAAdminAPIIssue(t *testing.T) {
-	c := newCAEnv(t, false)
+	c := newCAEnv(t)
 	adm := c.adminClient(t)
 	_, good := newCSR(t, "svc-c")
 	_, outside := newCSR(t, "svc-d", "api.evil.example")
@@ -100,7 +100,7 @@ func TestCAAdminAPIIssue(t *testing.T) {
 // client once at the gateway; it is returned once and never audited; bad
 // requests are refused and record nothing.
 func TestCAAdminAPITokens(t *testing.T) {
-	c := newCAEnv(t, false)
+	c := newCAEnv(t)
 	adm := c.adminClient(t)
 	for _, bad := range []string{
 		`{}`, `{"consumer": "svc-e"}`, `{"consumer": "svc-e", "cn": "svc-e", "ttl": "800h"}`,
@@ -144,26 +144,5 @@ func TestCAAdminAPITokens(t *testing.T) {
 	}
 	if p := readProblem(t, enroll()); p.Reason != "token_used" {
 		t.Fatalf("second use: %s", p.Reason)
-	}
-}
-
-// TestCAAdminClientRevokedIsRefusedAtOnce: when the admin API trusts the
-// internal CA, an operator certificate it issued is refused at the next
-// admin request on the same connection once `warden ca revoke` revoked it.
-func TestCAAdminClientRevokedIsRefusedAtOnce(t *testing.T) {
-	c := newCAEnv(t, true)
-	cert, key := c.issueCLI(t, "operator")
-	k := c.keptAliveClient(t, [][]byte{cert.Raw, c.inter.Raw}, key, c.ca.Pool())
-	_, _, admin := c.g.Addrs()
-	url := "https://" + admin.String() + "/api/ca/certificates"
-	if code, body := status(t, k.do("GET", url, nil)); code != 200 {
-		t.Fatalf("operator before revocation: %d %s", code, body)
-	}
-	if err := ca.RevokeRecord(context.Background(), c.cli, ca.IssuerID(c.inter), cert.SerialNumber, "affiliationChanged", c.now()); err != nil {
-		t.Fatal(err)
-	}
-	resp := k.do("GET", url, nil)
-	if p := readProblem(t, resp); !k.reused || resp.StatusCode != 401 || p.Reason != "admin_client_certificate_required" {
-		t.Fatalf("revoked operator: reused %v, %d %s", k.reused, resp.StatusCode, p.Reason)
 	}
 }

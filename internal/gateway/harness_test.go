@@ -68,7 +68,7 @@ const cfgTmpl = `server:
   admin:
     address: 127.0.0.1:0
 {{- if .AdminCA}}
-    client_ca_files: [{{or .AdminCAFiles "ca.pem"}}]
+    client_ca_files: [ca.pem]
 {{- end}}
   shutdown_timeout: 5s
 tls:
