@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/big"
@@ -66,6 +67,31 @@ func (e *UnavailableError) Error() string {
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Cause }
+
+// Forgivable reports whether a soft-fail check may admit a certificate
+// despite err: only when an outside source (a CRL or OCSP server) could
+// not answer. Never for a revocation, nor for the gateway's own CA (its
+// records are local: unreadable means something is wrong here, and a
+// certificate it signed but never recorded means its key was misused),
+// nor when the request itself was abandoned.
+func Forgivable(err error) bool {
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && !isUnavailable(err) {
+		return false
+	}
+	var u *UnavailableError
+	if !errors.As(err, &u) {
+		return false
+	}
+	return u.Reason != ReasonLocalUnavailable && u.Reason != ReasonLocalUnknown
+}
+
+func isUnavailable(err error) bool {
+	var u *UnavailableError
+	return errors.As(err, &u)
+}
 
 // Reason returns the stable reason code of an error from this package:
 // ReasonRevoked, an UnavailableError's Reason, "" for nil, and

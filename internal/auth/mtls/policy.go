@@ -180,8 +180,9 @@ func (p *Policy) checkRevocation(ctx context.Context, x *policy.Exchange, res *r
 	if _, ok := errors.AsType[*revocation.RevokedError](err); ok {
 		return &Error{Reason: ReasonRevoked, Cert: res.chain[0], Err: fmt.Errorf("revocation check: %w", err)}
 	}
-	// Unavailable, or an error the checker did not classify: unknown status.
-	if p.revocation == RevocationSoftFail {
+	// Unknown status: soft_fail admits it only when an outside source
+	// could not answer (never for the gateway's own CA, see Forgivable).
+	if p.revocation == RevocationSoftFail && revocation.Forgivable(err) {
 		p.softFail(x, res, err, now)
 		return nil
 	}
