@@ -110,4 +110,3 @@ func (s *Server) requireClient(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
