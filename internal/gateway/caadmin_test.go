@@ -85,8 +85,9 @@ func TestCAAdminAPIIssue(t *testing.T) {
 		t.Fatalf("server certificate: %v %v", cert.ExtKeyUsage, err)
 	}
 	c.waitEvent(func(e audit.Event) bool {
+		sans, _ := e.Fields["sans"].([]string)
 		return e.Type == "ca_certificate_issued" && e.Fields["serial"] == ca.SerialString(cert.SerialNumber) &&
-			e.Fields["by"] == c.clientCert.Cert.Subject.String()
+			e.Fields["by"] == c.clientCert.Cert.Subject.String() && len(sans) == 2 && sans[0] == "api.internal.test" && sans[1] == "spiffe://test.internal/svc/api"
 	})
 	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?state=revoked"} {
 		resp := adm.get(t, "/api/ca/certificates"+q)

@@ -107,8 +107,11 @@ func (c *CA) revocations(ctx context.Context) (*revokedSet, error) {
 	for _, r := range list {
 		s.m[r.Serial] = revokedEntry{at: r.RevokedAt, reason: r.Reason}
 	}
-	c.revoked.Store(s)
+	// Listeners first: a publisher answering concurrently must not pair
+	// the new set with its old cache generation and serve a cached "good"
+	// for a serial just revoked.
 	c.notify()
+	c.revoked.Store(s)
 	return s, nil
 }
 

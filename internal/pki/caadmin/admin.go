@@ -2,6 +2,7 @@ package caadmin
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -166,7 +167,7 @@ func (a *Admin) issue(w http.ResponseWriter, r *http.Request) {
 	}
 	serial := ca.SerialString(cert.SerialNumber)
 	a.audit.Emit(audit.Event{Type: EventIssued, Severity: audit.Info, Remote: r.RemoteAddr, Fields: map[string]any{
-		"serial": serial, "subject": bounded(cert.Subject.String()), "profile": string(p.Profile),
+		"serial": serial, "subject": bounded(cert.Subject.String()), "profile": string(p.Profile), "sans": sansOf(cert),
 		"not_after": cert.NotAfter.UTC().Format(time.RFC3339), "by": operator(r)}})
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
 	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.ca.Intermediate.Raw})...)
@@ -333,6 +334,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// sansOf lists a certificate's names for the audit trail (at most 20, each
+// bounded): for a server certificate they are the point.
+func sansOf(c *x509.Certificate) []string {
+	out := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		out = append(out, ip.String())
+	}
+	for _, u := range c.URIs {
+		out = append(out, u.String())
+	}
+	out = append(out, c.EmailAddresses...)
+	if len(out) > 20 {
+		out = append(out[:20], fmt.Sprintf("… %d more", len(out)-20))
+	}
+	for i := range out {
+		out[i] = bounded(out[i])
+	}
+	return out
 }
 
 func bounded(s string) string {
