@@ -243,6 +243,9 @@ func (g *Gateway) runACME(src *acmeSource) {
 func (g *Gateway) acmeChanged() {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	if g.stopping {
+		return
+	}
 	rt := g.rt.Load()
 	if err := g.applyTLS(rt.cfg, rt.tlsSettings, rt); err != nil {
 		g.log.Error("acme certificate not applied; the previous ones keep serving", "err", err)

@@ -79,6 +79,7 @@ type Gateway struct {
 	ct            *ctWatch               // certificate-transparency monitoring (ct.go)
 
 	reloadMu sync.Mutex    // serialises reloads
+	stopping bool          // Shutdown has begun: no reload or renewal may start work (with reloadMu)
 	reloaded chan struct{} // signals the file watcher to re-read the file list
 
 	https, redirect, admin *http.Server
@@ -465,6 +466,9 @@ func (g *Gateway) closeAll() {
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends,
 // then closes what remains.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.reloadMu.Lock() // a reload or renewal in progress finishes first; none starts after
+	g.stopping = true
+	g.reloadMu.Unlock()
 	var errs []error
 	for _, srv := range []*http.Server{g.https, g.redirect, g.admin} {
 		if srv == nil {
@@ -495,6 +499,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 func (g *Gateway) Reload(trigger string) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	if g.stopping {
+		return errors.New("reload refused: the gateway is shutting down")
+	}
 	old := g.rt.Load()
 	fail := func(err error) error {
 		g.metrics.Reloads.WithLabelValues("failed").Inc()

@@ -124,6 +124,9 @@ func (g *Gateway) syncManaged(rt *snapshot) {
 func (g *Gateway) managedRenewed(src ManagedCertificate) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	if g.stopping {
+		return
+	}
 	rt := g.rt.Load()
 	st := rt.tlsSettings
 	st.Certificates = slices.Clone(st.Certificates)

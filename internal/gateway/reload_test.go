@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -230,4 +231,19 @@ func renderedConfig(t *testing.T, e *env) string {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestNoReloadAfterShutdown: once Shutdown has begun, a reload (SIGHUP, a
+// file change) starts nothing: it could otherwise start background work
+// that Shutdown no longer waits for.
+func TestNoReloadAfterShutdown(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.g.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Reload("test"); err == nil || !strings.Contains(err.Error(), "shutting down") {
+		t.Fatalf("reload after shutdown: %v", err)
+	}
 }

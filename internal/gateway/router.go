@@ -46,7 +46,15 @@ func newRouter(rs []*route) *router {
 		if len(a.host) != len(b.host) {
 			return len(a.host) > len(b.host)
 		}
-		return len(a.prefix) > len(b.prefix)
+		if len(a.prefix) != len(b.prefix) {
+			return len(a.prefix) > len(b.prefix)
+		}
+		// Equal specificity: keep each host+prefix's routes together, so
+		// that match sees all of them before it gives up with 405.
+		if a.host != b.host {
+			return a.host < b.host
+		}
+		return a.prefix < b.prefix
 	})
 	return &router{routes: sorted}
 }

@@ -35,6 +35,24 @@ func TestRouterNoFallThroughOnMethod(t *testing.T) {
 	}
 }
 
+// TestRouterGroupsEqualPrefixes: routes of the same specificity but
+// different prefixes are not interleaved, so a method one of a prefix's
+// routes accepts is never answered 405.
+func TestRouterGroupsEqualPrefixes(t *testing.T) {
+	abGet := &route{name: "ab-get", prefix: "/ab", methods: map[string]bool{"GET": true}}
+	cdGet := &route{name: "cd-get", prefix: "/cd", methods: map[string]bool{"GET": true}}
+	abPost := &route{name: "ab-post", prefix: "/ab", methods: map[string]bool{"POST": true}}
+	rt := newRouter([]*route{abGet, cdGet, abPost})
+	for _, tt := range []struct{ method, path, want string }{
+		{"POST", "/ab/1", "ab-post"}, {"GET", "/ab/1", "ab-get"}, {"GET", "/cd/1", "cd-get"},
+	} {
+		ro, wrong := rt.match(httptest.NewRequest(tt.method, tt.path, nil))
+		if ro == nil || ro.name != tt.want || wrong {
+			t.Errorf("%s %s: %v (405 %v), want %s", tt.method, tt.path, ro, wrong, tt.want)
+		}
+	}
+}
+
 // TestRouterPrefixBySegment: a prefix without a trailing slash matches
 // whole path segments only.
 func TestRouterPrefixBySegment(t *testing.T) {
