@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,14 +16,7 @@ import (
 
 // runCA runs `warden ca args…` in process, at the given time.
 func runCA(t *testing.T, now time.Time, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	cmd := caCommand(func() time.Time { return now })
-	var o, e bytes.Buffer
-	cmd.SetOut(&o)
-	cmd.SetErr(&e)
-	cmd.SetArgs(args)
-	err = cmd.ExecuteContext(context.Background())
-	return o.String(), e.String(), err
+	return runCommand(caCommand(at(now)), args...)
 }
 
 func writeCSR(t *testing.T, dir, name string, tmpl *x509.CertificateRequest) string {

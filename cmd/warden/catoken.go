@@ -26,7 +26,7 @@ func caTokenCmd(now func() time.Time) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			tok, err := enroll.CreateToken(cmd.Context(), s, enroll.Constraints{Consumer: consumer, CommonName: cn, DNSNames: dns, URIs: uris}, ttl)
+			tok, err := enroll.CreateToken(cmd.Context(), s, enroll.Constraints{Consumer: consumer, CommonName: cn, DNSNames: dns, URIs: uris}, ttl, now())
 			if err != nil {
 				return err
 			}

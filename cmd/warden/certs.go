@@ -20,7 +20,7 @@ const (
 	certsExitOK       = 0 // every certificate valid for longer than --warn
 	certsExitWarning  = 1 // one expires within --warn
 	certsExitCritical = 2 // one is expired or not yet valid
-	certsExitUnknown  = 3 // the config or a certificate file cannot be read
+	certsExitUnknown  = 3 // the config or a certificate file cannot be read (a managed certificate not obtained yet is no error)
 )
 
 // certsCmd is `warden certs`: every certificate the config makes the
@@ -34,9 +34,13 @@ func certsCommand(now func() time.Time) *cobra.Command {
 		Use:   "certs [-c warden.yaml] [--json] [--warn 30d]",
 		Short: "List every certificate the gateway uses or trusts, with its expiry state",
 		Long: `List every certificate the config makes the gateway use or trust: server
-chains, client CA bundles (the listener's and each mtls policy's), admin client
-CAs, and each upstream's CA bundle and client certificate. Each has a state:
-ok, expiring (within --warn), expired or not_yet_valid. Upstream pin sets are
+chains (from files, and those the gateway obtains itself from its internal CA
+or by ACME, as it persisted them), client CA bundles (the listener's and each
+mtls policy's), admin client CAs, and each upstream's CA bundle and client
+certificate. Each has a state: ok, expiring (within --warn), expired or
+not_yet_valid; a certificate the gateway obtains itself and has not obtained
+yet is not_obtained, which is not an error. Only files are read: nothing is
+issued or requested. Upstream pin sets are
 checked too: one without a backup pin, or matching no local certificate, is
 listed under "pins" (for information: pins usually name the upstream's own
 keys, which only the live endpoint shows; see "warden pin").
@@ -110,12 +114,19 @@ func certsPrint(w io.Writer, rep expiry.Report) {
 	fmt.Fprintln(tw, "USE\tNAME\tSUBJECT\tSERIAL\tNOT AFTER\tSTATE\tLEFT\tFILE")
 	for _, e := range rep.Entries {
 		name := e.Name
+		if e.Source != "" {
+			name = e.Source + " " + name
+		}
 		if name == "" {
 			name = "-"
 		}
 		state := e.State
 		if e.Pinned {
 			state += " (pinned)"
+		}
+		if e.State == expiry.StateNotObtained { // nothing to describe yet
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\t-\t%s\n", e.Use, name, state, e.File)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Use, name, e.Subject, e.Serial,
 			e.NotAfter.UTC().Format(time.RFC3339), state, certsLeft(e.SecondsLeft), e.File)

@@ -2,10 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,21 +19,9 @@ import (
 // runCT runs `warden ct args…` in process against logs trusted by log.
 func runCT(t *testing.T, log *cttest.Log, args ...string) (events []audit.Event, stderr string, code int) {
 	t.Helper()
-	cmd := ctCommand(log.Client(), time.Now)
-	var o, e bytes.Buffer
-	cmd.SetOut(&o)
-	cmd.SetErr(&e)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	var ee *exitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.code
-	default:
-		t.Fatalf("untyped error: %v", err)
-	}
-	sc := bufio.NewScanner(&o)
+	stdout, stderr, err := runCommand(ctCommand(log.Client(), time.Now), args...)
+	code = exitCode(t, err)
+	sc := bufio.NewScanner(strings.NewReader(stdout))
 	for sc.Scan() {
 		var ev audit.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
@@ -45,9 +30,9 @@ func runCT(t *testing.T, log *cttest.Log, args ...string) (events []audit.Event,
 		events = append(events, ev)
 	}
 	if err != nil {
-		e.WriteString(err.Error())
+		stderr += err.Error()
 	}
-	return events, e.String(), code
+	return events, stderr, code
 }
 
 func TestCTWatchOnce(t *testing.T) {

@@ -15,14 +15,7 @@ import (
 
 // runKeys runs `warden keys args…` in process, at the given time.
 func runKeys(t *testing.T, now time.Time, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	cmd := keysCommand(func() time.Time { return now })
-	var o, e bytes.Buffer
-	cmd.SetOut(&o)
-	cmd.SetErr(&e)
-	cmd.SetArgs(args)
-	err = cmd.ExecuteContext(context.Background())
-	return o.String(), e.String(), err
+	return runCommand(keysCommand(at(now)), args...)
 }
 
 // authenticate checks a printed key against the store, as the gateway

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/url"
 	"path/filepath"
@@ -15,14 +14,7 @@ import (
 
 // runStepup runs `warden stepup args…` in process, at the given time.
 func runStepup(t *testing.T, now time.Time, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	cmd := stepupCommand(func() time.Time { return now })
-	var o, e bytes.Buffer
-	cmd.SetOut(&o)
-	cmd.SetErr(&e)
-	cmd.SetArgs(args)
-	err = cmd.ExecuteContext(context.Background())
-	return o.String(), e.String(), err
+	return runCommand(stepupCommand(at(now)), args...)
 }
 
 func TestStepupCommand(t *testing.T) {

@@ -3,13 +3,11 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,66 +66,14 @@ func TestACMEThroughTheGateway(t *testing.T) {
 	}
 
 	var (
-		load    loadProgress
 		seen    serialTracker
-		mu      sync.Mutex
-		fails   []string
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
 		current atomic.Value // serial of the certificate last applied
 	)
-	newClient := func(h2, keepAlive bool) *http.Client {
-		cfg := &tls.Config{RootCAs: pebble.IssuingRoots(), ServerName: name}
-		if !keepAlive {
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				seen.add(serialOf(cs.PeerCertificates[0]))
-				return nil
-			}
-		}
-		tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: h2, DisableKeepAlives: !keepAlive}
-		if !h2 {
-			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		}
-		t.Cleanup(tr.CloseIdleConnections)
-		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	}
-	for i, c := range []*http.Client{newClient(false, true), newClient(true, true), newClient(false, false)} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; n < 20000; n++ { // bounded, whatever happens
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/public/acme/%d/%d", httpsPort, i, n))
-				if err == nil {
-					var echo upstreamEcho
-					err = json.NewDecoder(resp.Body).Decode(&echo)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					fails = append(fails, err.Error())
-					mu.Unlock()
-					continue
-				}
-				load.served("")
-			}
-		}()
-	}
-	wait := func(ch <-chan struct{}, what string) {
-		t.Helper()
-		select {
-		case <-ch:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	run := startLoad(rotationClients(t, &tls.Config{RootCAs: pebble.IssuingRoots(), ServerName: name}, &seen), func(i, n int) string {
+		return fmt.Sprintf("https://127.0.0.1:%d/public/acme/%d/%d", httpsPort, i, n)
+	})
+	load := &run.progress
+	wait := func(ch <-chan struct{}, what string) { t.Helper(); waitFor(t, ch, 20*time.Second, what) }
 	wait(load.whenOK(50), "load to start")
 	const renewals = 2
 	for i := range renewals {
@@ -146,11 +92,7 @@ func TestACMEThroughTheGateway(t *testing.T) {
 		wait(seen.when(serials[0]), "the new-connection client to get the renewed certificate")
 		wait(load.whenOK(load.ok()+50), "more load")
 	}
-	close(stop)
-	wg.Wait()
-	if len(fails) > 0 {
-		t.Fatalf("%d failed requests during ACME renewals, first: %s", len(fails), fails[0])
-	}
+	run.finish(t, "ACME renewals")
 	if n := seen.count(); n < renewals {
 		t.Fatalf("the new-connection client saw %d certificates, want at least %d", n, renewals)
 	}

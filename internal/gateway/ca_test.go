@@ -107,7 +107,7 @@ func TestEnrollmentThroughTheGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer records.Close()
-	tok, err := enroll.CreateToken(context.Background(), records, enroll.Constraints{Consumer: "svc-b", CommonName: "svc-b"}, time.Hour)
+	tok, err := enroll.CreateToken(context.Background(), records, enroll.Constraints{Consumer: "svc-b", CommonName: "svc-b"}, time.Hour, e.now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/config"
+	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
@@ -36,7 +35,7 @@ import (
 // ManagedCertDir is the folder, next to the record store, where the
 // gateway keeps the certificates and keys it manages (mode 0700, files
 // 0600), so that a restart reuses a certificate still valid.
-const ManagedCertDir = "managed-certs"
+const ManagedCertDir = config.ManagedCertDir
 
 // Renewal schedule of managed certificates.
 const (
@@ -77,7 +76,7 @@ var _ ManagedCertificate = (*internalCASource)(nil)
 // newInternalCASource makes the source of an internal_ca entry and
 // obtains its first certificate: the persisted one if it is still good and
 // not yet due for renewal, else a new one from the CA.
-func (g *Gateway) newInternalCASource(c *config.Config, key string, spec *config.InternalCACertificate) (*internalCASource, error) {
+func (g *Gateway) newInternalCASource(c *config.Config, spec *config.InternalCACertificate) (*internalCASource, error) {
 	if g.authority == nil {
 		return nil, errors.New("internal_ca certificate: no internal CA loaded (the ca block)")
 	}
@@ -85,10 +84,9 @@ func (g *Gateway) newInternalCASource(c *config.Config, key string, spec *config
 	if now == nil {
 		now = time.Now
 	}
-	id := sha256.Sum256([]byte(g.authority.IssuerID + "\n" + key))
 	s := &internalCASource{
 		ca: g.authority, spec: *spec, now: now, log: g.log.With("certificate", "internal_ca", "names", spec.Names), audit: g.audit,
-		path:  filepath.Join(filepath.Dir(c.PathOf(c.Store.Path)), ManagedCertDir, "internal-ca-"+hex.EncodeToString(id[:8])+".pem"),
+		path:  c.InternalCACertPath(g.authority.IssuerID, *spec),
 		check: make(chan chan struct{}),
 	}
 	stale, err := s.load(g.ctx)
@@ -134,6 +132,10 @@ func (s *internalCASource) Run(ctx context.Context, renewed func()) {
 			due = notBefore
 		}
 		now := s.now()
+		revokedAt := s.revokedAt(ctx, cur)
+		if !revokedAt.IsZero() && failures == 0 {
+			due = now // a revoked certificate is replaced at once, whatever the spacing
+		}
 		if !now.Before(due) {
 			next, err := s.issue(ctx)
 			if ctx.Err() != nil {
@@ -143,12 +145,12 @@ func (s *internalCASource) Run(ctx context.Context, renewed func()) {
 				failures++
 				wait := min(renewRetryMin<<min(failures-1, 10), renewRetryMax)
 				notBefore = now.Add(wait)
-				s.failed(cur, err, failures, wait)
+				s.failed(cur, err, failures, wait, revokedAt)
 			} else {
 				failures, notBefore = 0, now.Add(renewRetryMin)
 				s.cur.Store(next)
 				renewed()
-				s.renewed(cur, next)
+				s.renewed(cur, next, revokedAt)
 			}
 			continue // the next due time is ahead now
 		}
@@ -185,24 +187,57 @@ func (s *internalCASource) checkNow(ctx context.Context) bool {
 	}
 }
 
-func (s *internalCASource) renewed(old, next *tls.Certificate) {
-	serial := ca.SerialString(next.Leaf.SerialNumber)
-	s.log.Info("certificate renewed", "serial", serial, "not_after", next.Leaf.NotAfter)
-	s.audit.Emit(audit.Event{Type: "certificate_renewed", Severity: audit.Info, Fields: map[string]any{
-		"source": "internal_ca", "names": s.spec.Names, "serial": serial,
-		"previous_serial": ca.SerialString(old.Leaf.SerialNumber), "not_after": next.Leaf.NotAfter}})
+// revokedAt returns when the CA's records say cur was revoked, zero if it
+// is not (or if the records cannot be read: the status is unknown, and the
+// schedule goes on; the next check asks again). CertStatus reads the
+// records' revocation counter, so a revocation by another process (`warden
+// ca revoke`) is seen at the next check.
+func (s *internalCASource) revokedAt(ctx context.Context, cur *tls.Certificate) time.Time {
+	_, at, _, err := s.ca.CertStatus(ctx, cur.Leaf.SerialNumber)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("revocation status of the served certificate unknown", "serial", ca.SerialString(cur.Leaf.SerialNumber), "err", err)
+		}
+		return time.Time{}
+	}
+	return at
 }
 
-func (s *internalCASource) failed(cur *tls.Certificate, err error, failures int, retry time.Duration) {
+// renewed says that next replaced old; revokedAt, if not zero, is when old
+// was revoked, which is why it was replaced before its time.
+func (s *internalCASource) renewed(old, next *tls.Certificate, revokedAt time.Time) {
+	serial := ca.SerialString(next.Leaf.SerialNumber)
+	ev := audit.Event{Type: "certificate_renewed", Severity: audit.Info, Fields: map[string]any{
+		"source": "internal_ca", "names": s.spec.Names, "serial": serial,
+		"previous_serial": ca.SerialString(old.Leaf.SerialNumber), "not_after": next.Leaf.NotAfter}}
+	if !revokedAt.IsZero() {
+		ev.Severity, ev.Reason = audit.Warning, "revoked"
+		ev.Detail = "the certificate served was revoked; replaced at once with a new key"
+		ev.Fields["revoked_at"] = revokedAt
+		s.log.Warn("the served certificate was revoked; renewed with a new key", "serial", serial,
+			"previous_serial", ev.Fields["previous_serial"], "revoked_at", revokedAt)
+	} else {
+		s.log.Info("certificate renewed", "serial", serial, "not_after", next.Leaf.NotAfter)
+	}
+	s.audit.Emit(ev)
+}
+
+// failed says that a renewal failed; revokedAt, if not zero, is when the
+// certificate still served was revoked.
+func (s *internalCASource) failed(cur *tls.Certificate, err error, failures int, retry time.Duration, revokedAt time.Time) {
 	sev := audit.Warning
-	if !s.now().Before(cur.Leaf.NotAfter) {
+	if !s.now().Before(cur.Leaf.NotAfter) || !revokedAt.IsZero() {
 		sev = audit.Critical // nothing valid is left to serve
 	}
 	s.log.Error("certificate renewal failed; the current certificate keeps serving", "err", err, "attempt", failures, "retry_in", retry,
 		"not_after", cur.Leaf.NotAfter)
-	s.audit.Emit(audit.Event{Type: "certificate_renewal_failed", Severity: sev, Reason: "issue_failed", Detail: err.Error(), Fields: map[string]any{
+	ev := audit.Event{Type: "certificate_renewal_failed", Severity: sev, Reason: "issue_failed", Detail: err.Error(), Fields: map[string]any{
 		"source": "internal_ca", "names": s.spec.Names, "serial": ca.SerialString(cur.Leaf.SerialNumber),
-		"not_after": cur.Leaf.NotAfter, "attempt": failures, "retry_in": retry.String()}})
+		"not_after": cur.Leaf.NotAfter, "attempt": failures, "retry_in": retry.String()}}
+	if !revokedAt.IsZero() {
+		ev.Fields["revoked_at"] = revokedAt
+	}
+	s.audit.Emit(ev)
 }
 
 // issue generates a key, has the CA issue a server certificate for it
@@ -260,34 +295,17 @@ func generateManagedKey(keyType string) (crypto.Signer, error) {
 func (s *internalCASource) persist(cert *tls.Certificate) error {
 	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
 	if err != nil {
-		return err
+		return fmt.Errorf("managed certificate key: %w", err)
 	}
 	var b bytes.Buffer
 	_ = pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	for _, c := range cert.Certificate {
 		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c})
 	}
-	dir := filepath.Dir(s.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return fmt.Errorf("managed certificate folder: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after the rename, a no-op
-	if _, err := f.Write(b.Bytes()); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), s.path)
+	return pki.WriteFileAtomic(s.path, 0o600, b.Bytes())
 }
 
 // load reads the persisted certificate and checks that it can still be

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,8 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,76 +260,67 @@ func TestInternalCARenewal(t *testing.T) {
 	}
 }
 
+// TestInternalCARevokedRenewsAtOnce: when the served certificate is
+// revoked by another handle on the records (as `warden ca revoke` does from
+// another process), the next check renews it at once, long before it is
+// due, with a new key; the audit event says it was revoked; the revoked
+// certificate is never served again, not even after a restart.
+func TestInternalCARevokedRenewsAtOnce(t *testing.T) {
+	e := newICAEnv(t)
+	first := e.servedHTTPS()
+	e.check() // not revoked, not due: nothing happens
+	if n := len(e.issued()); n != 1 {
+		t.Fatalf("%d certificates issued before the revocation, want 1", n)
+	}
+
+	records, err := store.Open(filepath.Join(e.dir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority, err := ca.Load(filepath.Join(e.dir, "ca"), nil, ca.Config{Records: records, Now: e.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := authority.Revoke(context.Background(), first.SerialNumber, "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	records.Close()
+
+	e.check() // the clock has not moved: only the revocation makes it renew
+	second := e.servedHTTPS()
+	if second.SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Fatal("the revoked certificate is still served after a check")
+	}
+	if bytes.Equal(second.RawSubjectPublicKeyInfo, first.RawSubjectPublicKeyInfo) {
+		t.Error("renewed with the compromised key")
+	}
+	ev := e.waitEvent(nth("certificate_renewed", 1))
+	if ev.Reason != "revoked" || ev.Severity != audit.Warning || ev.Fields["previous_serial"] != serialOf(first) ||
+		ev.Fields["serial"] != serialOf(second) {
+		t.Errorf("event: %+v", ev)
+	}
+	e.check() // the new certificate is good: no further renewal
+	if n := len(e.issued()); n != 2 || countEvents(e.sink, "certificate_renewed") != 1 {
+		t.Fatalf("%d certificates issued after the revocation, want 2", n)
+	}
+	e.restart(e.g.log)
+	if got := e.servedHTTPS(); got.SerialNumber.Cmp(second.SerialNumber) != 0 {
+		t.Fatalf("after a restart: serial %s, want %s", serialOf(got), serialOf(second))
+	}
+}
+
 // TestInternalCARotationUnderLoad: the gateway's certificate is renewed
 // several times while clients send requests over kept-alive HTTP/1.1,
 // HTTP/2, and a new connection per request. No request fails, and the
 // new-connection client sees each new certificate.
 func TestInternalCARotationUnderLoad(t *testing.T) {
 	e := newICAEnv(t)
-	var (
-		load     loadProgress
-		seen     serialTracker
-		failed   atomic.Int64
-		mu       sync.Mutex
-		failures []string
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
-	)
-	newClient := func(h2, keepAlive bool) *http.Client {
-		cfg := e.tlsConfig()
-		if !keepAlive {
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				seen.add(serialOf(cs.PeerCertificates[0]))
-				return nil
-			}
-		}
-		tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: h2, DisableKeepAlives: !keepAlive}
-		if !h2 {
-			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		}
-		t.Cleanup(tr.CloseIdleConnections)
-		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	}
-	clients := []*http.Client{newClient(false, true), newClient(true, true), newClient(false, false)}
-	const maxPerWorker = 20000 // bounded, whatever happens
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; n < maxPerWorker; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(e.httpsURL(fmt.Sprintf("/public/load/%d/%d", i, n)))
-				if err == nil {
-					var echo upstreamEcho
-					err = json.NewDecoder(resp.Body).Decode(&echo)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					failures = append(failures, err.Error())
-					mu.Unlock()
-					continue
-				}
-				load.served("")
-			}
-		}()
-	}
-	wait := func(ch <-chan struct{}, what string) {
-		t.Helper()
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	var seen serialTracker
+	run := startLoad(rotationClients(t, e.tlsConfig(), &seen), func(i, n int) string {
+		return e.httpsURL(fmt.Sprintf("/public/load/%d/%d", i, n))
+	})
+	load := &run.progress
+	wait := func(ch <-chan struct{}, what string) { t.Helper(); waitFor(t, ch, 10*time.Second, what) }
 	wait(load.whenOK(50), "load to start")
 	const renewals = 3
 	for i := range renewals {
@@ -346,11 +334,7 @@ func TestInternalCARotationUnderLoad(t *testing.T) {
 		wait(seen.when(serialOf(next)), "the new-connection client to get the renewed certificate")
 		wait(load.whenOK(load.ok()+50), "more load")
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during renewals; first: %v", failed.Load(), failed.Load()+load.ok(), failures[0])
-	}
+	run.finish(t, "renewals")
 	if n := seen.count(); n != renewals+1 {
 		t.Errorf("the new-connection client saw %d certificates, want %d", n, renewals+1)
 	}
@@ -358,48 +342,6 @@ func TestInternalCARotationUnderLoad(t *testing.T) {
 		t.Errorf("%d certificates issued, want %d", n, renewals+1)
 	}
 	t.Logf("%d requests, 0 failed, across %d renewals", load.ok(), renewals)
-}
-
-// serialTracker records the certificate serials a client was served.
-type serialTracker struct {
-	mu      sync.Mutex
-	serials map[string]bool
-	waiters map[string][]chan struct{}
-}
-
-func (s *serialTracker) add(serial string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.serials == nil {
-		s.serials = map[string]bool{}
-	}
-	s.serials[serial] = true
-	for _, ch := range s.waiters[serial] {
-		close(ch)
-	}
-	delete(s.waiters, serial)
-}
-
-// when returns a channel closed once serial has been seen.
-func (s *serialTracker) when(serial string) <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ch := make(chan struct{})
-	if s.serials[serial] {
-		close(ch)
-		return ch
-	}
-	if s.waiters == nil {
-		s.waiters = map[string][]chan struct{}{}
-	}
-	s.waiters[serial] = append(s.waiters[serial], ch)
-	return ch
-}
-
-func (s *serialTracker) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.serials)
 }
 
 // TestInternalCARestart: a restart reuses the persisted certificate (no

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"slices"
 
@@ -62,11 +61,7 @@ type managedRun struct {
 func managedKey(cc config.Certificate) (key string, ok bool) {
 	switch {
 	case cc.InternalCA != nil:
-		b, err := json.Marshal(cc.InternalCA)
-		if err != nil { // plain strings and a duration: cannot happen
-			panic(err)
-		}
-		return "internal_ca " + string(b), true
+		return cc.InternalCA.Key(), true
 	}
 	return "", false
 }
@@ -85,7 +80,7 @@ func (g *Gateway) managedSource(c *config.Config, rt *snapshot, key string, cc c
 	}
 	switch {
 	case cc.InternalCA != nil:
-		return g.newInternalCASource(c, key, cc.InternalCA)
+		return g.newInternalCASource(c, cc.InternalCA)
 	}
 	return nil, errors.New("not a managed certificate")
 }

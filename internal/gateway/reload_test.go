@@ -3,14 +3,11 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,57 +46,11 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	if err := e.g.Watch(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	var (
-		load     loadProgress
-		failed   atomic.Int64
-		mu       sync.Mutex
-		failures []string
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
-	)
 	clients := []*http.Client{e.clientWith(nil, false), e.clientWith(nil, true), e.clientWith(nil, false)}
 	clients[2].Transport.(*http.Transport).DisableKeepAlives = true
-	const maxPerWorker = 20000 // bounded, whatever happens
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; n < maxPerWorker; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(e.httpsURL(fmt.Sprintf("/public/load/%d/%d", i, n)))
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					failures = append(failures, err.Error())
-					mu.Unlock()
-					continue
-				}
-				var echo upstreamEcho
-				err = json.NewDecoder(resp.Body).Decode(&echo)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || err != nil {
-					failed.Add(1)
-					mu.Lock()
-					failures = append(failures, fmt.Sprintf("status %d %v", resp.StatusCode, err))
-					mu.Unlock()
-					continue
-				}
-				load.served(echo.Header.Get("X-Policy"))
-			}
-		}()
-	}
-	wait := func(ch <-chan struct{}, what string) {
-		t.Helper()
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	run := startLoad(clients, func(i, n int) string { return e.httpsURL(fmt.Sprintf("/public/load/%d/%d", i, n)) })
+	load := &run.progress
+	wait := func(ch <-chan struct{}, what string) { t.Helper(); waitFor(t, ch, 10*time.Second, what) }
 	wait(load.whenOK(50), "load to start")
 
 	// 1. Replace the certificate files, as a deploy tool would (atomic renames).
@@ -137,91 +88,11 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		t.Fatal("reload of a broken config succeeded")
 	}
 
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during reloads; first: %v", failed.Load(), failed.Load()+load.ok(), failures[0])
-	}
+	run.finish(t, "reloads")
 	if !load.seen("one") {
 		t.Error("no request was served by the first config")
 	}
 	t.Logf("%d requests, 0 failed, across 2 reloads and 2 refused ones", load.ok())
-}
-
-// loadProgress records the requests load workers got served and wakes the
-// test when a milestone is reached, so that it waits on events, not time.
-type loadProgress struct {
-	mu      sync.Mutex
-	n       int64
-	policy  map[string]bool // X-Policy values the upstream saw
-	waiters []loadWaiter
-}
-
-type loadWaiter struct {
-	cond func() bool // called with mu held
-	ch   chan struct{}
-}
-
-// served records one request served with the given X-Policy value.
-func (p *loadProgress) served(policy string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.n++
-	if p.policy == nil {
-		p.policy = map[string]bool{}
-	}
-	p.policy[policy] = true
-	kept := p.waiters[:0]
-	for _, w := range p.waiters {
-		if w.cond() {
-			close(w.ch)
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	p.waiters = kept
-}
-
-// when returns a channel closed once cond (evaluated with mu held) holds.
-func (p *loadProgress) when(cond func() bool) <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ch := make(chan struct{})
-	if cond() {
-		close(ch)
-	} else {
-		p.waiters = append(p.waiters, loadWaiter{cond, ch})
-	}
-	return ch
-}
-
-// whenOK: closed once more than n requests have been served.
-func (p *loadProgress) whenOK(n int64) <-chan struct{} {
-	return p.when(func() bool { return p.n > n })
-}
-
-// whenSeen: closed once a request has been served with X-Policy value
-// (since the last forget of it).
-func (p *loadProgress) whenSeen(value string) <-chan struct{} {
-	return p.when(func() bool { return p.policy[value] })
-}
-
-func (p *loadProgress) forget(value string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.policy, value)
-}
-
-func (p *loadProgress) seen(value string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.policy[value]
-}
-
-func (p *loadProgress) ok() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
 }
 
 func renderedConfig(t *testing.T, e *env) string {

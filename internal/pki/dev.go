@@ -273,7 +273,8 @@ func writePEM(path string, mode os.FileMode, der []byte) error {
 
 // WriteFileAtomic writes data to path with mode through a synced
 // temporary file in the same folder and a rename, so a reader (or a crash)
-// never sees half a file.
+// never sees half a file; the folder is then synced (best effort), so that
+// the rename itself survives a crash.
 func WriteFileAtomic(path string, mode os.FileMode, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 	if err != nil {
@@ -297,6 +298,10 @@ func WriteFileAtomic(path string, mode os.FileMode, data []byte) error {
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,20 @@ func TestRateLimitIPv6Prefix(t *testing.T) {
 	}
 	if codes[0] != 200 || codes[1] != 429 || codes[2] != 200 {
 		t.Fatalf("codes %v: same /64 must share a bucket, another /64 not", codes)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	rec := httptest.NewRecorder()
+	WriteJSON(rec, http.StatusCreated, map[string]any{"id": "k1", "n": 2})
+	want := "{\"id\":\"k1\",\"n\":2}\n"
+	if rec.Code != http.StatusCreated || rec.Body.String() != want {
+		t.Fatalf("%d %q", rec.Code, rec.Body.String())
+	}
+	for k, v := range map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store",
+		"X-Content-Type-Options": "nosniff", "Content-Length": strconv.Itoa(len(want))} {
+		if got := rec.Header().Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
 	}
 }

@@ -132,7 +132,7 @@ func TestResponderDown(t *testing.T) {
 	if n := len(f.sink.Events()); n != 1 {
 		t.Errorf("%d events, want 1: %+v", n, f.sink.Events())
 	}
-	f.clock.Add(auditInterval)
+	f.clock.Advance(auditInterval)
 	wantUnavailable(t, check(c, l), ReasonOCSPUnreachable)
 	e = f.waitEvent(func(e audit.Event) bool { return e.Type == EventSourceUnavailable && e.Fields["suppressed"] == 1 })
 	_ = e
@@ -359,7 +359,7 @@ func TestStaleCRL(t *testing.T) {
 	if err := check(c, l); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(2 * time.Hour) // past nextUpdate (1h); the distribution point still serves the same CRL
+	f.clock.Advance(2 * time.Hour) // past nextUpdate (1h); the distribution point still serves the same CRL
 	wantUnavailable(t, check(c, l), ReasonCRLStale)
 	if h := f.dp.Hits(); h != 2 {
 		t.Errorf("distribution point hits %d, want 2 (a stale CRL is re-fetched once)", h)
@@ -395,7 +395,7 @@ func TestRevocationPublishedWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	f.clock.Add(time.Second) // the new CRL is newer than the one held
+	f.clock.Advance(time.Second) // the new CRL is newer than the one held
 	revoked := map[*big.Int]revocationtest.Revocation{
 		dpLeaf.Cert.SerialNumber:   {At: f.clock.Now(), Reason: keyCompromise},
 		fileLeaf.Cert.SerialNumber: {At: f.clock.Now(), Reason: keyCompromise},
@@ -418,7 +418,7 @@ func TestRevocationPublishedWhileRunning(t *testing.T) {
 	}
 	wantRevoked(t, check(c, dpLeaf), dpLeaf.Cert.SerialNumber, keyCompromise, "crl")
 	wantRevoked(t, check(fc, fileLeaf), fileLeaf.Cert.SerialNumber, keyCompromise, "crl")
-	f.clock.Add(time.Minute) // CRLRefresh: the OCSP answer expires
+	f.clock.Advance(time.Minute) // CRLRefresh: the OCSP answer expires
 	wantRevoked(t, check(c, ocspLeaf), ocspLeaf.Cert.SerialNumber, keyCompromise, "ocsp")
 }
 
@@ -438,7 +438,7 @@ func TestKeepLastGoodCRL(t *testing.T) {
 		t.Errorf("event %+v", e)
 	}
 	wantRevoked(t, check(c, l), l.Cert.SerialNumber, keyCompromise, "crl")
-	f.clock.Add(2 * time.Hour)
+	f.clock.Advance(2 * time.Hour)
 	wantUnavailable(t, check(c, l), ReasonCRLStale)
 
 	// A file that turns bad keeps its last good CRLs too.
@@ -459,7 +459,7 @@ func TestCRLRollbackRefused(t *testing.T) {
 	f := newFixture(t)
 	l := f.leafDP()
 	old := f.crl(nil)
-	f.clock.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	f.dp.Publish(f.crl(map[*big.Int]revocationtest.Revocation{l.Cert.SerialNumber: {At: f.clock.Now(), Reason: keyCompromise}}))
 	c := f.checker(Config{})
 	wantRevoked(t, check(c, l), l.Cert.SerialNumber, keyCompromise, "crl")
@@ -478,7 +478,7 @@ func TestCRLPartitionScope(t *testing.T) {
 	c := f.checker(Config{DisableOCSP: true})
 	wantUnavailable(t, check(c, l), ReasonCRLInvalid)
 	// The right partition is accepted.
-	f.clock.Add(time.Second)
+	f.clock.Advance(time.Second)
 	f.dp.Publish(crlWithIDP(t, f, f.dp.URL))
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
@@ -575,14 +575,14 @@ func TestOCSPCache(t *testing.T) {
 		t.Errorf("second certificate: %v, hits %d", err, f.ocsp.Hits())
 	}
 	// An answer is cached until min(nextUpdate, fetch + CRLRefresh).
-	f.clock.Add(DefaultCRLRefresh)
+	f.clock.Advance(DefaultCRLRefresh)
 	if err := check(c, l); err != nil || f.ocsp.Hits() != 3 {
 		t.Errorf("after CRLRefresh: %v, hits %d, want 3", err, f.ocsp.Hits())
 	}
 	f.ocsp.SetValidity(time.Minute)
-	f.clock.Add(DefaultCRLRefresh)
+	f.clock.Advance(DefaultCRLRefresh)
 	_ = check(c, l)
-	f.clock.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	_ = check(c, l)
 	if h := f.ocsp.Hits(); h != 5 {
 		t.Errorf("hits %d, want 5 (nextUpdate bounds the cache)", h)

@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,17 +15,8 @@ import (
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/revocation/revocationtest"
+	"github.com/wardengw/warden/internal/testkit"
 )
-
-// clock is an injected clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // fixture is a root and an intermediate CA, an OCSP responder and a CRL
 // distribution point for the intermediate, an injected clock, an audit
@@ -37,14 +27,14 @@ type fixture struct {
 	inter *pkitest.CA
 	ocsp  *revocationtest.Responder
 	dp    *revocationtest.CRLServer
-	clock *clock
+	clock *testkit.Clock
 	sink  *audit.MemorySink
 	reg   *prometheus.Registry
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: &clock{t: time.Now()}, sink: audit.NewMemorySink(), reg: prometheus.NewRegistry()}
+	f := &fixture{t: t, clock: testkit.NewClock(time.Now()), sink: audit.NewMemorySink(), reg: prometheus.NewRegistry()}
 	f.root = pkitest.NewRootCA(t, "Revocation Test Root", pkitest.Options{})
 	f.inter = f.root.NewIntermediate(t, "Revocation Test Intermediate", pkitest.Options{})
 	f.ocsp = revocationtest.NewResponder(t, f.inter)

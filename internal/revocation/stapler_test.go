@@ -52,12 +52,12 @@ func TestStapleGood(t *testing.T) {
 	s2 := f.stapler(Config{CRLRefresh: 24 * time.Hour})
 	_, _ = s2.Staple(context.Background(), &cert)
 	hits := f.ocsp.Hits()
-	f.clock.Add(20 * time.Minute)
+	f.clock.Advance(20 * time.Minute)
 	_, _ = s2.Staple(context.Background(), &cert)
 	if f.ocsp.Hits() != hits {
 		t.Fatal("fetched before half the validity window")
 	}
-	f.clock.Add(11 * time.Minute) // thisUpdate was 1m before the fetch: half-life is 29m30s after it
+	f.clock.Advance(11 * time.Minute) // thisUpdate was 1m before the fetch: half-life is 29m30s after it
 	fresh, err := s2.Staple(context.Background(), &cert)
 	if err != nil || f.ocsp.Hits() != hits+1 || bytes.Equal(fresh, staple) {
 		t.Fatalf("after half-life: err %v, hits %d (want %d)", err, f.ocsp.Hits(), hits+1)
@@ -71,7 +71,7 @@ func TestStapleCRLRefreshBound(t *testing.T) {
 	if _, err := s.Staple(context.Background(), &cert); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	if _, err := s.Staple(context.Background(), &cert); err != nil || f.ocsp.Hits() != 2 {
 		t.Fatalf("err %v, hits %d, want 2", err, f.ocsp.Hits())
 	}
@@ -85,7 +85,7 @@ func TestStapleRevokedOwnCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.ocsp.Revoke(cert.Leaf.SerialNumber, keyCompromise, f.clock.Now())
-	f.clock.Add(DefaultCRLRefresh)
+	f.clock.Advance(DefaultCRLRefresh)
 	staple, err := s.Staple(context.Background(), &cert)
 	if staple != nil {
 		t.Fatal("a revoked certificate is still stapled")
@@ -106,14 +106,14 @@ func TestStapleKeepsLastGoodWhileCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.ocsp.Close()
-	f.clock.Add(DefaultCRLRefresh)
+	f.clock.Advance(DefaultCRLRefresh)
 	if again, err := s.Staple(context.Background(), &cert); err != nil || !bytes.Equal(again, good) {
 		t.Fatalf("responder down: %v; last good response dropped", err)
 	}
 	f.waitEvent(func(e audit.Event) bool {
 		return e.Type == EventSourceUnavailable && e.Fields["source"] == "ocsp_staple"
 	})
-	f.clock.Add(time.Hour) // past nextUpdate: never staple an expired response
+	f.clock.Advance(time.Hour) // past nextUpdate: never staple an expired response
 	staple, err := s.Staple(context.Background(), &cert)
 	if staple != nil {
 		t.Fatal("expired response stapled")

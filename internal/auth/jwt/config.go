@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/ttlcache"
 )
 
 // Type is the policy type name of JWT access tokens in configs.
@@ -116,7 +117,7 @@ type Policy struct {
 	requireExp bool
 	maxBytes   int
 	rules      *rules
-	cache      *cache[*Token]
+	cache      *ttlcache.Cache[cacheKey, *Token]
 	deny       atomic.Pointer[DenyList]
 	files      []string
 
@@ -161,7 +162,7 @@ func New(cfg Config) (*Policy, error) {
 	}
 	entries, err := cacheEntries("cache.max_entries", cfg.Cache.MaxEntries)
 	add(err)
-	p.cache = newCache[*Token](entries)
+	p.cache = ttlcache.New[cacheKey, *Token](entries)
 	if len(cfg.Issuers) == 0 {
 		add(errors.New("issuers: required: at least one trusted issuer"))
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wardengw/warden/internal/policy"
 )
 
 // DenyList limits.
@@ -114,7 +116,7 @@ func (d *DenyList) Entries() []DenyEntry {
 func (d *DenyList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		writeJSON(w, http.StatusOK, map[string]any{"entries": d.Entries()})
+		policy.WriteJSON(w, http.StatusOK, map[string]any{"entries": d.Entries()})
 	case http.MethodPost:
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 		dec.DisallowUnknownFields()
@@ -123,28 +125,20 @@ func (d *DenyList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Until *time.Time `json:"until"`
 		}
 		if err := dec.Decode(&e); err != nil || dec.More() {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want a JSON object {\"jti\": \"...\", \"until\": \"RFC 3339 time\"}"})
+			policy.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "want a JSON object {\"jti\": \"...\", \"until\": \"RFC 3339 time\"}"})
 			return
 		}
 		if e.Until == nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "until: required (RFC 3339), normally the token's exp"})
+			policy.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "until: required (RFC 3339), normally the token's exp"})
 			return
 		}
 		if err := d.Add(e.JTI, *e.Until); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			policy.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusCreated, DenyEntry{JTI: e.JTI, Until: e.Until.UTC()})
+		policy.WriteJSON(w, http.StatusCreated, DenyEntry{JTI: e.JTI, Until: e.Until.UTC()})
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+		policy.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }

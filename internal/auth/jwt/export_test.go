@@ -2,6 +2,8 @@ package jwt
 
 import (
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/wardengw/warden/internal/ttlcache"
 )
 
 // Test hooks: the external tests and fuzz targets reach internals through
@@ -12,7 +14,7 @@ import (
 func Verifications(p *Policy) int64 { return p.verifications.Load() }
 
 // CacheLen returns the number of cached verified tokens.
-func CacheLen(p *Policy) int { return p.cache.len() }
+func CacheLen(p *Policy) int { return p.cache.Len() }
 
 // IntrospectionCalls returns how many requests p sent to its endpoint.
 func IntrospectionCalls(p *Introspection) int64 { return p.calls.Load() }
@@ -44,7 +46,7 @@ func VerifyWithKeySet(raw string, jwks []byte, kid, alg string, algs ...string) 
 }
 
 // ResetCache empties the cache of verified tokens.
-func ResetCache(p *Policy) { p.cache = newCache[*Token](p.cache.max) }
+func ResetCache(p *Policy) { p.cache = ttlcache.New[cacheKey, *Token](p.cache.Max()) }
 
 // WaitIdle waits until no key-set fetch of p is running, its outcome
 // recorded: tests synchronise with background fetches through it.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/ttlcache"
 )
 
 // TypeIntrospection is the policy type name of OAuth 2.0 token
@@ -71,7 +72,7 @@ type Introspection struct {
 	ttl      time.Duration
 	maxBytes int
 	rules    *rules
-	cache    *cache[*introspected]
+	cache    *ttlcache.Cache[cacheKey, *introspected]
 	deny     atomic.Pointer[DenyList]
 
 	// calls counts requests to the endpoint.
@@ -130,7 +131,7 @@ func NewIntrospection(cfg IntrospectionConfig) (*Introspection, error) {
 	}
 	n, err := cacheEntries("cache_max", cfg.CacheMax)
 	add(err)
-	p.cache = newCache[*introspected](n)
+	p.cache = ttlcache.New[cacheKey, *introspected](n)
 	var roots *x509.CertPool
 	if cfg.CAFile != "" {
 		if roots, err = readRoots(string(cfg.CAFile)); err != nil {
@@ -191,7 +192,7 @@ func (p *Introspection) authenticate(r *http.Request, x *policy.Exchange) (*intr
 	}
 	now := x.Env.Clock()
 	k := cacheKey(sha256.Sum256([]byte(raw)))
-	res, ok := p.cache.get(k, now)
+	res, ok := p.cache.Get(k, now)
 	if !ok {
 		var err error
 		if res, err = p.introspect(r.Context(), raw, now); err != nil {
@@ -202,7 +203,7 @@ func (p *Introspection) authenticate(r *http.Request, x *policy.Exchange) (*intr
 		if !res.exp.IsZero() && res.exp.Before(until) {
 			until = res.exp
 		}
-		p.cache.put(k, res, until, now)
+		p.cache.Put(k, res, until, now)
 	}
 	switch {
 	case !res.active:

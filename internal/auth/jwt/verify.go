@@ -52,7 +52,7 @@ func (p *Policy) verify(ctx context.Context, raw string, now time.Time, env *pol
 		return nil, fail(ReasonTokenTooLarge, "token of %d bytes, max_token_bytes is %d", len(raw), p.maxBytes)
 	}
 	k := cacheKey(sha256.Sum256([]byte(raw)))
-	if t, ok := p.cache.get(k, now); ok {
+	if t, ok := p.cache.Get(k, now); ok {
 		return t, nil
 	}
 	t, e := p.verifyUncached(ctx, raw, now, env)
@@ -63,7 +63,7 @@ func (p *Policy) verify(ctx context.Context, raw string, now time.Time, env *pol
 	if !t.Expiry.IsZero() && t.Expiry.Before(until) {
 		until = t.Expiry // never served past exp, whatever the leeway
 	}
-	p.cache.put(k, t, until, now)
+	p.cache.Put(k, t, until, now)
 	return t, nil
 }
 

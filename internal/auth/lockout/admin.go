@@ -3,6 +3,8 @@ package lockout
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/wardengw/warden/internal/policy"
 )
 
 // Admin API paths, mounted by Mount.
@@ -40,7 +42,7 @@ func (g *Guard) AdminHandler() http.Handler {
 			if locks == nil {
 				locks = []Lock{}
 			}
-			writeJSON(w, http.StatusOK, map[string]any{"lockouts": locks})
+			policy.WriteJSON(w, http.StatusOK, map[string]any{"lockouts": locks})
 		case r.URL.Path == AdminUnlockPath && r.Method == http.MethodPost:
 			g.serveUnlock(w, r)
 		case r.URL.Path == AdminListPath || r.URL.Path == AdminUnlockPath:
@@ -49,9 +51,9 @@ func (g *Guard) AdminHandler() http.Handler {
 				allow = "POST"
 			}
 			w.Header().Set("Allow", allow)
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+			policy.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
 		default:
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+			policy.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		}
 	})
 }
@@ -65,7 +67,7 @@ func (g *Guard) serveUnlock(w http.ResponseWriter, r *http.Request) {
 		Consumer *string `json:"consumer"`
 	}
 	if err := dec.Decode(&req); err != nil || dec.More() || (req.IP == nil) == (req.Consumer == nil) {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": usage})
+		policy.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": usage})
 		return
 	}
 	kind, key := KindConsumer, ""
@@ -76,20 +78,12 @@ func (g *Guard) serveUnlock(w http.ResponseWriter, r *http.Request) {
 	}
 	_, norm, ok := g.normalize(kind, key)
 	if !ok {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": kind + ": not a valid key; " + usage})
+		policy.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": kind + ": not a valid key; " + usage})
 		return
 	}
 	if !g.unlock(kind, key, r.RemoteAddr) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no current lock-out", "kind": kind, "key": norm})
+		policy.WriteJSON(w, http.StatusNotFound, map[string]any{"error": "no current lock-out", "kind": kind, "key": norm})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"unlocked": map[string]string{"kind": kind, "key": norm}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	policy.WriteJSON(w, http.StatusOK, map[string]any{"unlocked": map[string]string{"kind": kind, "key": norm}})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/ttlcache"
 )
 
 // Type is the policy type name used in configs.
@@ -100,7 +101,7 @@ type Policy struct {
 	certHeaders    bool
 	identityHeader string // canonical; "" for none
 
-	cache     *cache
+	cache     *ttlcache.Cache[cacheKey, *result]
 	softFails softFailMetric
 }
 
@@ -116,7 +117,7 @@ func New(cfg Config) (*Policy, error) {
 		revocation:  cfg.Revocation,
 		maxAge:      cfg.MaxConnectionAge,
 		certHeaders: cfg.Forward.ClientCertHeaders == nil || *cfg.Forward.ClientCertHeaders,
-		cache:       newCache(cacheSize),
+		cache:       ttlcache.New[cacheKey, *result](cacheSize),
 	}
 	var errs []error
 	add := func(err error) {

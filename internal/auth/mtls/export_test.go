@@ -1,6 +1,9 @@
 package mtls
 
-import "github.com/wardengw/warden/internal/policy"
+import (
+	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/ttlcache"
+)
 
 // Test hooks: the external tests and fuzz targets reach unexported
 // encoders and matchers through these.
@@ -15,7 +18,7 @@ var ChainHeaders = chainHeaders
 var ASCIIJSON = policy.ASCIIJSON
 
 // CacheLen returns the number of cached verification results.
-func CacheLen(p *Policy) int { return p.cache.len() }
+func CacheLen(p *Policy) int { return p.cache.Len() }
 
 // SPIFFEMatch parses pattern as a SPIFFE ID pattern and id as a SPIFFE ID,
 // and reports whether both parsed and the pattern matches.
@@ -41,4 +44,4 @@ func EmailMatch(pattern, addr string) (match, ok bool) {
 }
 
 // ResetCache empties the verification cache.
-func ResetCache(p *Policy) { p.cache = newCache(cacheSize) }
+func ResetCache(p *Policy) { p.cache = ttlcache.New[cacheKey, *result](cacheSize) }

@@ -116,10 +116,10 @@ func (p *Policy) authenticate(ctx context.Context, x *policy.Exchange, presented
 		}
 	}
 	k := keyOf(presented)
-	res := p.cache.get(k, now)
-	if res == nil {
+	res, ok := p.cache.Get(k, now)
+	if !ok {
 		res = p.verify(presented, now)
-		p.cache.put(k, res, now)
+		p.cache.Put(k, res, res.expires, now)
 	}
 	if res.err != nil {
 		return nil, res.err

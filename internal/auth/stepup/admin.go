@@ -3,7 +3,6 @@ package stepup
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -149,7 +148,7 @@ func (a *Admin) list(w http.ResponseWriter, r *http.Request) {
 	for _, ap := range as {
 		views = append(views, View(ap, now))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"approvals": views})
+	policy.WriteJSON(w, http.StatusOK, map[string]any{"approvals": views})
 }
 
 func (a *Admin) get(w http.ResponseWriter, r *http.Request) {
@@ -166,7 +165,7 @@ func (a *Admin) get(w http.ResponseWriter, r *http.Request) {
 		adminError(w, r, http.StatusServiceUnavailable, ReasonStoreUnavailable, "the record store failed")
 		return
 	}
-	writeJSON(w, http.StatusOK, View(ap, a.now()))
+	policy.WriteJSON(w, http.StatusOK, View(ap, a.now()))
 }
 
 // Admin refusal reasons.
@@ -203,7 +202,7 @@ func (a *Admin) decide(approve bool) http.Handler {
 		fields["consumer"], fields["route"], fields["method"], fields["target"] = ap.Consumer, ap.Route, ap.Method, ap.Target
 		a.audit.Emit(audit.Event{Type: EventApprovalDecided, Severity: audit.Info, Remote: r.RemoteAddr, Route: ap.Route,
 			RequestID: ap.RequestID, Fields: fields})
-		writeJSON(w, http.StatusOK, View(ap, now))
+		policy.WriteJSON(w, http.StatusOK, View(ap, now))
 	})
 }
 
@@ -222,14 +221,4 @@ func decideRefusal(err error) (int, string) {
 
 func adminError(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
 	policy.Deny(w, r, policy.Problem{Status: status, Reason: reason, Detail: detail})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
 }

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/wardengw/warden/internal/pki"
 )
 
 const stateVersion = 1
@@ -59,8 +60,7 @@ func loadState(path string) (map[string]*logState, error) {
 	return st, nil
 }
 
-// saveState writes the state atomically: a 0600 temporary file in the same
-// directory, synced, then renamed over path.
+// saveState writes the state atomically (pki.WriteFileAtomic), mode 0600.
 func saveState(path string, logs map[string]*logState) error {
 	if path == "" {
 		return nil
@@ -69,33 +69,8 @@ func saveState(path string, logs map[string]*logState) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("ct: write state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("ct: write state: %w", err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("ct: write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("ct: write state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("ct: write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("ct: write state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := pki.WriteFileAtomic(path, 0o600, append(b, '\n')); err != nil {
+		return fmt.Errorf("ct: state: %w", err)
 	}
 	return nil
 }

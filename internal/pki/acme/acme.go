@@ -352,14 +352,31 @@ func (m *Manager) Start(ctx context.Context) error {
 			return fmt.Errorf("acme: certificate for %s from %s: %w", name, m.cfg.DirectoryURL, err)
 		}
 		if _, ok := m.Certificate(name); !ok { // already in storage: no obtain event
-			if err := m.load(ctx, name, certmagic.StorageKeys.SiteCert(m.issuer.IssuerKey(), name),
-				certmagic.StorageKeys.SitePrivateKey(m.issuer.IssuerKey(), name)); err != nil {
+			certKey, keyKey := siteKeys(m.cfg.DirectoryURL, name)
+			if err := m.load(ctx, name, certKey, keyKey); err != nil {
 				return fmt.Errorf("acme: certificate for %s: %w", name, err)
 			}
 		}
 		m.log.Debug("acme certificate ready", "name", name, "took", time.Since(t0))
 	}
 	return nil
+}
+
+// siteKeys returns the storage keys under which certmagic keeps the
+// certificate chain and the key of name obtained from the ACME CA at
+// directoryURL (certmagic.StorageKeys, with the issuer's key).
+func siteKeys(directoryURL, name string) (cert, key string) {
+	issuer := (&certmagic.ACMEIssuer{CA: directoryURL}).IssuerKey()
+	return certmagic.StorageKeys.SiteCert(issuer, name), certmagic.StorageKeys.SitePrivateKey(issuer, name)
+}
+
+// CertificateFile returns the file in storageDir where a Manager keeps the
+// certificate chain (PEM) it obtained for name from the ACME CA at
+// directoryURL. It only names the file: the file exists once the
+// certificate has been obtained. `warden certs` reads it.
+func CertificateFile(storageDir, directoryURL, name string) string {
+	cert, _ := siteKeys(directoryURL, name)
+	return (&certmagic.FileStorage{Path: storageDir}).Filename(cert)
 }
 
 // RenewNow renews every certificate at once, whatever its remaining

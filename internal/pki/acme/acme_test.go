@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardengw/warden/internal/audit"
+	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/pki/acme"
 )
 
@@ -54,6 +55,11 @@ func TestObtain(t *testing.T) {
 				}
 				if _, ok := g.m.Certificate(n); !ok {
 					t.Errorf("Certificate(%s) missing", n)
+				}
+				// CertificateFile names the chain as storage holds it (what `warden certs` reads).
+				stored, err := pki.ReadCertificates(acme.CertificateFile(cfg.StorageDir, cfg.DirectoryURL, n))
+				if err != nil || stored[0].SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+					t.Errorf("CertificateFile(%s): %v", n, err)
 				}
 			}
 			if got := len(g.m.Certificates()); got != len(names) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/store"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 func TestInitWritesPrivateKeysAndRefusesOverwrite(t *testing.T) {
@@ -135,7 +136,7 @@ func TestEncryptedKeyRoundTrip(t *testing.T) {
 func TestIssueClientAndServer(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	clk := &clock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	c := testLoad(t, testInit(t, InitOptions{}), nil, Config{Records: s, Now: clk.Now, PublishURL: "https://gw.example.com:8443/pki/"})
 
 	csr, key := makeCSR(t, csrSpec{cn: "billing", uris: []string{"spiffe://example.com/ns/prod/sa/billing"}, emails: []string{"x@y.example"}})

@@ -227,12 +227,3 @@ func newPKIServer(t testing.TB) *pkiServer {
 }
 
 func (s *pkiServer) publish(p *Publisher) { s.mu.Lock(); s.h = p.Handler(); s.mu.Unlock() }
-
-// clock is an injected clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }

@@ -19,6 +19,7 @@ import (
 	"github.com/wardengw/warden/internal/pki/pkitest"
 	"github.com/wardengw/warden/internal/revocation"
 	"github.com/wardengw/warden/internal/store"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // fixture is a CA on a real store, its publisher served over HTTP at the
@@ -29,13 +30,13 @@ type fixture struct {
 	pub *Publisher
 	srv *pkiServer
 	st  *store.Store
-	clk *clock
+	clk *testkit.Clock
 	dir string
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, st: openStore(t), clk: &clock{t: time.Now()}, srv: newPKIServer(t)}
+	f := &fixture{t: t, st: openStore(t), clk: testkit.NewClock(time.Now()), srv: newPKIServer(t)}
 	f.dir = testInit(t, InitOptions{})
 	f.ca = testLoad(t, f.dir, nil, Config{Records: f.st, PublishURL: f.srv.URL, Now: f.clk.Now})
 	f.pub = NewPublisher(f.ca, nil)
@@ -201,7 +202,7 @@ func TestCRLNumberIncreasesAndPersists(t *testing.T) {
 		t.Fatal("cached CRL not reused")
 	}
 	// Half its validity later, a new one is signed.
-	f.clk.Add(DefaultCRLValidity/2 + time.Second)
+	f.clk.Advance(DefaultCRLValidity/2 + time.Second)
 	_, c2, _ := f.pub.CRL(ctx)
 	if c2.Number.Cmp(c1.Number) <= 0 || !c2.ThisUpdate.After(c1.ThisUpdate) {
 		t.Fatalf("numbers %v then %v", c1.Number, c2.Number)
@@ -315,7 +316,7 @@ func TestOCSPCacheRefreshesAtHalfValidity(t *testing.T) {
 	cert := f.issue("a")
 	req, _ := ocsp.CreateRequest(cert, f.ca.Intermediate, nil)
 	r1 := ocspPost(t, f.srv.URL+"/ocsp", req)
-	f.clk.Add(DefaultOCSPValidity/2 + time.Second)
+	f.clk.Advance(DefaultOCSPValidity/2 + time.Second)
 	r2 := ocspPost(t, f.srv.URL+"/ocsp", req)
 	if !r2.ThisUpdate.After(r1.ThisUpdate) {
 		t.Fatalf("not refreshed: %v then %v", r1.ThisUpdate, r2.ThisUpdate)

@@ -3,7 +3,6 @@ package caadmin
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -244,7 +243,7 @@ func (a *Admin) list(w http.ResponseWriter, r *http.Request) {
 	for _, c := range certs {
 		views = append(views, view(c, now))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"certificates": views})
+	policy.WriteJSON(w, http.StatusOK, map[string]any{"certificates": views})
 }
 
 func (a *Admin) revoke(w http.ResponseWriter, r *http.Request) {
@@ -276,7 +275,7 @@ func (a *Admin) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	a.audit.Emit(audit.Event{Type: EventRevoked, Severity: audit.Warning, Remote: r.RemoteAddr, Fields: map[string]any{
 		"serial": serial, "subject": bounded(rec.Subject), "reason": req.Reason, "by": operator(r)}})
-	writeJSON(w, http.StatusOK, map[string]any{"serial": serial, "revoked_at": rec.RevokedAt, "reason": req.Reason})
+	policy.WriteJSON(w, http.StatusOK, map[string]any{"serial": serial, "revoked_at": rec.RevokedAt, "reason": req.Reason})
 }
 
 // storeError marks a failure of the store (503), as opposed to a refused
@@ -305,7 +304,7 @@ func (a *Admin) token(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, http.StatusBadRequest, ReasonBadRequest, err.Error(), nil)
 		return
 	}
-	tok, err := enroll.CreateToken(r.Context(), markingStore{a.recs}, req.Constraints, req.TTL)
+	tok, err := enroll.CreateToken(r.Context(), markingStore{a.recs}, req.Constraints, req.TTL, a.now())
 	if _, isStore := errors.AsType[*storeError](err); isStore {
 		a.refuse(w, r, http.StatusServiceUnavailable, ReasonStoreUnavailable, "", err)
 		return
@@ -321,19 +320,7 @@ func (a *Admin) token(w http.ResponseWriter, r *http.Request) {
 	a.audit.Emit(audit.Event{Type: EventTokenCreated, Severity: audit.Info, Remote: r.RemoteAddr, Fields: map[string]any{
 		"consumer": bounded(req.Constraints.Consumer), "token_sha256": enroll.HashToken(tok),
 		"expires_at": expires.UTC().Format(time.RFC3339), "by": operator(r)}})
-	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": expires.UTC()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	b = append(b, '\n')
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	policy.WriteJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": expires.UTC()})
 }
 
 // sansOf lists a certificate's names for the audit trail (at most 20, each

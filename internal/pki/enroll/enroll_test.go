@@ -65,7 +65,7 @@ func TestEnrollConcurrentUsesIssueOne(t *testing.T) {
 func TestEnrollExpiredToken(t *testing.T) {
 	f := newFixture(t)
 	tok := f.token(svcA, time.Hour)
-	f.clk.Add(time.Hour + time.Second)
+	f.clk.Advance(time.Hour + time.Second)
 	csr, _ := makeCSR(t, csrA, nil)
 	f.want(f.post("/enroll", tok, csr, nil), 401, ReasonTokenExpired)
 }
@@ -122,11 +122,12 @@ func TestCreateTokenValidates(t *testing.T) {
 		{svcA, MaxTokenTTL + time.Second},                              // too long
 		{Constraints{Consumer: "x", URIs: []string{"a b"}}, time.Hour}, // not a URI
 	} {
-		if _, err := CreateToken(ctx, st, c.c, c.ttl); err == nil {
+		if _, err := CreateToken(ctx, st, c.c, c.ttl, time.Now()); err == nil {
 			t.Errorf("%+v %v accepted", c.c, c.ttl)
 		}
 	}
-	tok, err := CreateToken(ctx, st, svcA, time.Hour)
+	at := time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC) // the caller's clock, not the wall clock
+	tok, err := CreateToken(ctx, st, svcA, time.Hour, at)
 	if err != nil || !wellFormed(tok) {
 		t.Fatalf("%q %v", tok, err)
 	}
@@ -134,7 +135,10 @@ func TestCreateTokenValidates(t *testing.T) {
 	if err != nil || rec.Consumer != "svc-a" || strings.Contains(rec.Hash, tok) {
 		t.Fatalf("%+v %v", rec, err)
 	}
-	if tok2, _ := CreateToken(ctx, st, svcA, time.Hour); tok2 == tok {
+	if !rec.CreatedAt.Equal(at) || !rec.ExpiresAt.Equal(at.Add(time.Hour)) {
+		t.Errorf("created %v, expires %v: want %v and an hour later", rec.CreatedAt, rec.ExpiresAt, at)
+	}
+	if tok2, _ := CreateToken(ctx, st, svcA, time.Hour, time.Now()); tok2 == tok {
 		t.Fatal("same token twice")
 	}
 }
@@ -147,7 +151,7 @@ func TestRenew(t *testing.T) {
 	cur := tlsCert(res.chain, key)
 
 	// With a new key and the same names.
-	f.clk.Add(time.Minute) // the listener checks validity with the real clock
+	f.clk.Advance(time.Minute) // the listener checks validity with the real clock
 	csr2, key2 := makeCSR(t, csrA, nil)
 	res2 := f.post("/renew", "", csr2, cur)
 	f.want(res2, 200, "")
@@ -197,7 +201,7 @@ func TestRenewExpiredRefused(t *testing.T) {
 	f.want(res, 200, "")
 	// The listener checks with the real clock (still valid); the handler
 	// with its own, past the certificate's end.
-	f.clk.Add(ca.DefaultClientLifetime + time.Minute)
+	f.clk.Advance(ca.DefaultClientLifetime + time.Minute)
 	csr2, _ := makeCSR(t, csrA, nil)
 	f.want(f.post("/renew", "", csr2, tlsCert(res.chain, key)), 401, ReasonRenewExpired)
 }

@@ -11,13 +11,15 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // FuzzEnrollBody posts arbitrary bodies with a fresh token: the handler
 // never panics, answers 200 or a problem, and a certificate it returns
 // names nothing outside the token's constraints.
 func FuzzEnrollBody(f *testing.F) {
-	clk := &clock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	st := openStore(f)
 	c := newCA(f, st, clk)
 	h, err := New(Config{CA: c, Store: st, Log: slog.New(slog.DiscardHandler)})
@@ -35,7 +37,7 @@ func FuzzEnrollBody(f *testing.F) {
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
 	f.Add(append(good[:len(good)/2:len(good)/2], good[len(good)/2+3:]...))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		tok, err := createToken(context.Background(), st, svcA, time.Hour, clk.Now())
+		tok, err := CreateToken(context.Background(), st, svcA, time.Hour, clk.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

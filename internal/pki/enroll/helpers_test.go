@@ -18,25 +18,17 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/store"
+	"github.com/wardengw/warden/internal/testkit"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type fixture struct {
 	t     testing.TB
-	clk   *clock
+	clk   *testkit.Clock
 	st    *store.Store
 	ca    *ca.CA
 	other *ca.CA // another CA, trusted by the listener but not by the handler
@@ -44,7 +36,7 @@ type fixture struct {
 	srv   *httptest.Server
 }
 
-func newCA(t testing.TB, st *store.Store, clk *clock) *ca.CA {
+func newCA(t testing.TB, st *store.Store, clk *testkit.Clock) *ca.CA {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ca")
 	if err := ca.Init(dir, ca.InitOptions{}); err != nil {
@@ -71,7 +63,7 @@ func openStore(t testing.TB) *store.Store {
 // listener accepts (and verifies) client certificates of both CAs.
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clk: &clock{t: time.Now()}, st: openStore(t)}
+	f := &fixture{t: t, clk: testkit.NewClock(time.Now()), st: openStore(t)}
 	f.ca = newCA(t, f.st, f.clk)
 	f.other = newCA(t, openStore(t), f.clk)
 	h, err := New(Config{CA: f.ca, Store: f.st, Log: slog.New(slog.DiscardHandler)})
@@ -91,7 +83,7 @@ func newFixture(t testing.TB) *fixture {
 
 func (f *fixture) token(c Constraints, ttl time.Duration) string {
 	f.t.Helper()
-	tok, err := createToken(context.Background(), f.st, c, ttl, f.clk.Now())
+	tok, err := CreateToken(context.Background(), f.st, c, ttl, f.clk.Now())
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -81,15 +81,11 @@ func (c Constraints) record() (store.EnrollToken, error) {
 	return rec, nil
 }
 
-// CreateToken makes a one-time enrollment token for c, valid for ttl (at
-// most MaxTokenTTL), records its hash in st and returns it. The token is
-// returned only once its record is committed; it cannot be recovered
-// afterwards.
-func CreateToken(ctx context.Context, st TokenStore, c Constraints, ttl time.Duration) (string, error) {
-	return createToken(ctx, st, c, ttl, time.Now())
-}
-
-func createToken(ctx context.Context, st TokenStore, c Constraints, ttl time.Duration, now time.Time) (string, error) {
+// CreateToken makes a one-time enrollment token for c, created at now (the
+// caller's clock) and valid for ttl (at most MaxTokenTTL), records its hash
+// in st and returns it. The token is returned only once its record is
+// committed; it cannot be recovered afterwards.
+func CreateToken(ctx context.Context, st TokenStore, c Constraints, ttl time.Duration, now time.Time) (string, error) {
 	if ttl <= 0 || ttl > MaxTokenTTL {
 		return "", fmt.Errorf("enrollment token: lifetime %v: want more than 0 and at most %v", ttl, MaxTokenTTL)
 	}

@@ -2,14 +2,20 @@ package expiry
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wardengw/warden/internal/auth/mtls"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/pki"
+	"github.com/wardengw/warden/internal/pki/acme"
+	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/telemetry"
 )
 
@@ -19,6 +25,17 @@ const (
 	StateExpiring    = "expiring"
 	StateExpired     = "expired"
 	StateNotYetValid = "not_yet_valid"
+	// StateNotObtained: a certificate the gateway obtains itself
+	// (internal_ca, acme) that it has not obtained (and persisted) yet. It
+	// is not an error: the gateway obtains it when it runs.
+	StateNotObtained = "not_obtained"
+)
+
+// Sources of a server certificate the gateway obtains and renews itself
+// (Entry.Source); file certificates have none.
+const (
+	SourceInternalCA = "internal_ca"
+	SourceACME       = "acme"
 )
 
 // DefaultWarn is the window within which a certificate is "expiring".
@@ -38,8 +55,14 @@ const (
 // Entry is one certificate the gateway uses or trusts.
 type Entry struct {
 	Use string `json:"use"`
-	// Name is the upstream or route the certificate serves, if any.
-	Name    string `json:"name,omitempty"`
+	// Name is the upstream or route the certificate serves, if any; for a
+	// managed certificate, its names (comma-separated).
+	Name string `json:"name,omitempty"`
+	// Source is where the gateway gets a managed server certificate
+	// (SourceInternalCA, SourceACME); empty for a file certificate.
+	Source string `json:"source,omitempty"`
+	// File is the certificate file; for a managed certificate, the file in
+	// which the gateway persists it (which need not exist yet).
 	File    string `json:"file"`
 	Subject string `json:"subject"`
 	Issuer  string `json:"issuer"`
@@ -53,7 +76,8 @@ type Entry struct {
 	// Pinned: an upstream's pins name this certificate's key.
 	Pinned bool `json:"pinned,omitempty"`
 
-	// Cert is the parsed certificate.
+	// Cert is the parsed certificate; nil when State is StateNotObtained
+	// (and so are the fields taken from it).
 	Cert *x509.Certificate `json:"-"`
 }
 
@@ -69,7 +93,7 @@ type Report struct {
 }
 
 // stateRank orders states by severity; unknown states rank with ok.
-var stateRank = map[string]int{StateOK: 0, StateExpiring: 1, StateNotYetValid: 2, StateExpired: 3}
+var stateRank = map[string]int{StateOK: 0, StateNotObtained: 0, StateExpiring: 1, StateNotYetValid: 2, StateExpired: 3}
 
 // Worst returns the most severe state among the entries, whatever their
 // order: expired before not_yet_valid before expiring before ok.
@@ -98,8 +122,11 @@ func State(c *x509.Certificate, now time.Time, warn time.Duration) string {
 
 // Inventory lists every certificate cfg makes the gateway use or trust, at
 // time now (warn, 0 for DefaultWarn, is the "expiring" window): server
-// chains, client CA bundles (the listener's and each route's mtls policy),
-// admin client CAs, and each upstream's CA bundle and client chain. For
+// chains (from files, and those the gateway obtains from its internal CA or
+// by ACME, as it persisted them; StateNotObtained when it has not yet),
+// client CA bundles (the listener's and each route's mtls policy),
+// admin client CAs, and each upstream's CA bundle and client chain. It
+// only reads files: it never issues, obtains or contacts anything. For
 // each upstream with pins it adds the findings of CheckPins and says when
 // no pin matches a certificate of its ca_file. A file that cannot be read
 // is reported in the error; the entries of the others are returned.
@@ -109,10 +136,14 @@ func Inventory(cfg *config.Config, now time.Time, warn time.Duration) (Report, e
 	}
 	inv := &inventory{cfg: cfg, now: now, warn: warn, seen: map[[3]string]bool{}}
 	for _, c := range cfg.TLS.Certificates {
-		if c.CertFile == "" {
-			continue // managed by the gateway (internal_ca, acme): renewed, and watched, while it runs
+		switch {
+		case c.InternalCA != nil:
+			inv.internalCA(*c.InternalCA)
+		case c.ACME != nil:
+			inv.acme(c.ACME.Names)
+		case c.CertFile != "":
+			inv.chain(c.CertFile, "", UseServer, UseServerIntermediate)
 		}
-		inv.chain(c.CertFile, "", UseServer, UseServerIntermediate)
 	}
 	for _, f := range cfg.TLS.ClientAuth.CAFiles {
 		inv.bundle(cfg.PathOf(f), UseClientCA, "")
@@ -156,6 +187,7 @@ func Inventory(cfg *config.Config, now time.Time, warn time.Duration) (Report, e
 
 type inventory struct {
 	cfg      *config.Config
+	issuerID string // of the internal CA, once read
 	now      time.Time
 	warn     time.Duration
 	seen     map[[3]string]bool // use, file, serial
@@ -182,6 +214,95 @@ func (inv *inventory) chain(file, name, use, chainUse string) {
 	}
 }
 
+// internalCA adds the chain the gateway persisted for an internal_ca entry
+// (in config.ManagedCertDir, named after the CA and the entry), read
+// without its key; StateNotObtained if there is none yet.
+func (inv *inventory) internalCA(spec config.InternalCACertificate) {
+	name := strings.Join(spec.Names, ",")
+	if inv.issuerID == "" {
+		if inv.cfg.CA == nil {
+			inv.errs = append(inv.errs, fmt.Errorf("internal_ca certificate for %s: no ca block", name))
+			return
+		}
+		_, inter, err := ca.LoadCertificates(inv.cfg.PathOf(inv.cfg.CA.Dir))
+		if err != nil {
+			inv.errs = append(inv.errs, fmt.Errorf("internal_ca certificate for %s: %w", name, err))
+			return
+		}
+		inv.issuerID = ca.IssuerID(inter)
+	}
+	path := inv.cfg.InternalCACertPath(inv.issuerID, spec)
+	certs, err := readManagedChain(path)
+	inv.managed(certs, err, SourceInternalCA, name, path)
+}
+
+// acme adds the chain certmagic stored for each name of an acme entry;
+// StateNotObtained for a name it holds none for yet.
+func (inv *inventory) acme(names []string) {
+	a := inv.cfg.ACME
+	if a == nil {
+		inv.errs = append(inv.errs, fmt.Errorf("acme certificate for %s: no acme block", strings.Join(names, ",")))
+		return
+	}
+	for _, n := range names {
+		path := acme.CertificateFile(inv.cfg.PathOf(a.Storage), a.DirectoryURL, n)
+		certs, err := pki.ReadCertificates(path)
+		inv.managed(certs, err, SourceACME, n, path)
+	}
+}
+
+// managed adds a managed certificate's chain as read from path (leaf
+// first), or an entry in StateNotObtained if path does not exist.
+func (inv *inventory) managed(certs []*x509.Certificate, err error, source, name, path string) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		inv.entries = append(inv.entries, Entry{Use: UseServer, Name: name, Source: source, File: path, State: StateNotObtained})
+		return
+	case err != nil:
+		inv.errs = append(inv.errs, fmt.Errorf("%s certificate for %s: %w", source, name, err))
+		return
+	case len(certs) == 0:
+		inv.errs = append(inv.errs, fmt.Errorf("%s certificate for %s: %s holds no certificate", source, name, path))
+		return
+	}
+	for i, c := range certs {
+		use := UseServer
+		if i > 0 {
+			use = UseServerIntermediate
+		}
+		inv.addFrom(c, use, name, path, source)
+	}
+}
+
+// readManagedChain reads the certificates of a file that the gateway
+// persisted for a managed certificate: its private key, then the chain.
+// The key block is skipped, never parsed.
+func readManagedChain(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read certificates: %w", err)
+	}
+	var out []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		switch b.Type {
+		case "PRIVATE KEY":
+		case "CERTIFICATE":
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("parse certificate in %s: %w", path, err)
+			}
+			out = append(out, c)
+		default:
+			return nil, fmt.Errorf("%s: unexpected PEM block %q", path, b.Type)
+		}
+	}
+	return out, nil
+}
+
 func (inv *inventory) bundle(path, use, name string) []*x509.Certificate {
 	certs, err := config.LoadCerts(path)
 	if err != nil {
@@ -195,6 +316,10 @@ func (inv *inventory) bundle(path, use, name string) []*x509.Certificate {
 }
 
 func (inv *inventory) add(c *x509.Certificate, use, name, path string) {
+	inv.addFrom(c, use, name, path, "")
+}
+
+func (inv *inventory) addFrom(c *x509.Certificate, use, name, path, source string) {
 	serial := c.SerialNumber.Text(16)
 	k := [3]string{use, path, serial}
 	if inv.seen[k] { // a bundle shared by several routes is listed once
@@ -202,7 +327,7 @@ func (inv *inventory) add(c *x509.Certificate, use, name, path string) {
 	}
 	inv.seen[k] = true
 	inv.entries = append(inv.entries, Entry{
-		Use: use, Name: name, File: path, Subject: c.Subject.String(), Issuer: c.Issuer.String(),
+		Use: use, Name: name, Source: source, File: path, Subject: c.Subject.String(), Issuer: c.Issuer.String(),
 		Serial: serial, SPKIPin: pki.SPKIPin(c).String(), NotBefore: c.NotBefore, NotAfter: c.NotAfter,
 		State: State(c, inv.now, inv.warn), SecondsLeft: int64(c.NotAfter.Sub(inv.now) / time.Second), Cert: c,
 	})
