@@ -20,6 +20,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/wardengw/warden/internal/audit"
+	"github.com/wardengw/warden/internal/pki"
 )
 
 // Audit event types raised by the monitor. They double as Error reasons.
@@ -73,8 +74,12 @@ type Monitor struct {
 	now       func() time.Time
 	clients   map[string]*client.LogClient
 
-	mu    sync.Mutex // serializes polls; guards state
+	mu    sync.Mutex // serializes polls; guards state and early
 	state map[string]*logState
+	// early holds, per log, the indices of unknown-key certificates already
+	// reported unverified from a poll that could not finish, so that a log
+	// failing every round repeats none of them.
+	early map[string]map[uint64]bool
 
 	statusMu sync.Mutex // guards status; never held across network calls
 	status   map[string]LogStatus
@@ -279,6 +284,10 @@ func (m *Monitor) pollLog(ctx context.Context, l logSpec) error {
 		end := min(start+uint64(m.s.batch), sth.TreeSize) - 1
 		resp, err := c.GetRawEntries(ctx, int64(start), int64(end))
 		if err != nil {
+			// The tree cannot be verified this round, but a rogue
+			// certificate already seen must not wait for a log that
+			// keeps failing: report it now, unverified, once.
+			m.reportEarly(l, found)
 			return err
 		}
 		n := uint64(len(resp.Entries))
@@ -317,6 +326,12 @@ func (m *Monitor) pollLog(ctx context.Context, l logSpec) error {
 			map[string]any{"count": nBad, "indices": unparsed})
 	}
 	for _, f := range found {
+		if verified && m.early[l.name][f.index] {
+			delete(m.early[l.name], f.index)
+			if !m.known(f.cert.Pin) {
+				continue // reported when first seen
+			}
+		}
 		m.report(l, f, verified)
 	}
 	if !verified {
@@ -402,6 +417,29 @@ func (m *Monitor) inconsistent(l logSpec, prev *logState, sth *ctgo.SignedTreeHe
 }
 
 // report raises the event for a certificate of a watched domain.
+// reportEarly reports, unverified, the unknown-key certificates of a poll
+// that could not finish, each once; m.mu is held.
+func (m *Monitor) reportEarly(l logSpec, found []match) {
+	for _, f := range found {
+		if m.known(f.cert.Pin) || m.early[l.name][f.index] {
+			continue
+		}
+		if m.early == nil {
+			m.early = map[string]map[uint64]bool{}
+		}
+		if m.early[l.name] == nil {
+			m.early[l.name] = map[uint64]bool{}
+		}
+		m.early[l.name][f.index] = true
+		m.report(l, f, false)
+	}
+}
+
+// known reports whether a key is the operator's.
+func (m *Monitor) known(p pki.Pin) bool {
+	return m.s.known.Contains(p) || m.s.isKnown != nil && m.s.isKnown(p)
+}
+
 func (m *Monitor) report(l logSpec, f match, verified bool) {
 	c := f.cert
 	fields := map[string]any{
@@ -410,7 +448,7 @@ func (m *Monitor) report(l logSpec, f match, verified bool) {
 		"not_before": c.NotBefore, "not_after": c.NotAfter, "logged_at": c.Timestamp,
 		"verified": verified,
 	}
-	if m.s.known.Contains(c.Pin) || m.s.isKnown != nil && m.s.isKnown(c.Pin) {
+	if m.known(c.Pin) {
 		m.emit(l, audit.Info, EventKnownCertificate, "certificate for "+f.domain+" with a known key", fields)
 		return
 	}

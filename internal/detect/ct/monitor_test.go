@@ -448,3 +448,48 @@ func TestDomainMatching(t *testing.T) {
 		t.Errorf("parseDomain: %q %v", got, err)
 	}
 }
+
+// TestFailingLogStillReportsRogueCertificates: a log whose get-entries keeps
+// failing part-way (a busy public log answering 429) cannot be verified,
+// but a rogue certificate in the entries it did serve is reported at once,
+// unverified, and only once: not again while the log keeps failing, nor
+// when the tree is finally verified. The state waits for verification.
+func TestFailingLogStillReportsRogueCertificates(t *testing.T) {
+	f := newFixture(t)
+	m := f.monitor(t, func(c *Config) { c.BatchSize = 1 })
+	if _, err := f.poll(t, m); err != nil {
+		t.Fatal(err)
+	}
+	f.log.AddCert(f.known.Cert, f.ca.Cert)
+	rogue := f.ca.Issue(t, pkitest.Options{DNSNames: []string{"www.example.com"}})
+	idx := f.log.AddCert(rogue.Cert, f.ca.Cert)
+	f.log.AddCert(f.ca.Issue(t, pkitest.Options{DNSNames: []string{"example.org"}}).Cert)
+	f.log.FailEntriesFrom(idx + 1)
+
+	evs, err := f.poll(t, m)
+	if err == nil {
+		t.Fatal("a poll with failing get-entries succeeded")
+	}
+	crit := critical(evs)
+	if len(crit) != 1 || crit[0].Type != EventUnknownKey || crit[0].Fields["verified"] != false || crit[0].Fields["index"] != uint64(idx) {
+		t.Fatalf("want one unverified %s, got %+v", EventUnknownKey, evs)
+	}
+	if st := readState(t, f.state)[f.log.URL()]; st.TreeSize != 0 {
+		t.Fatalf("state advanced without verification: %+v", st)
+	}
+	if evs, err := f.poll(t, m); err == nil || len(critical(evs)) != 0 {
+		t.Fatalf("second failing poll: %v, %+v", err, evs)
+	}
+
+	f.log.FailEntriesFrom(-1)
+	evs, err = f.poll(t, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(critical(evs)) != 0 {
+		t.Fatalf("the rogue certificate was reported again: %+v", evs)
+	}
+	if st := readState(t, f.state)[f.log.URL()]; st.TreeSize != 3 {
+		t.Fatalf("state not advanced once verified: %+v", st)
+	}
+}

@@ -44,6 +44,7 @@ type Log struct {
 	badSig   bool
 	served   map[int64]ct.LeafEntry // get-entries substitutions: a split view
 	maxBatch int                    // the log's own cap on get-entries; 0 = none
+	failFrom int64                  // get-entries from this index on answer 429; -1 = never
 	stats    Stats
 	changed  chan struct{} // closed (and cleared) when stats change; nil: no waiter
 }
@@ -63,7 +64,7 @@ func New(t testing.TB) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &Log{t: t, key: key, tree: testonly.New(rfc6962.DefaultHasher), served: map[int64]ct.LeafEntry{}}
+	l := &Log{t: t, key: key, tree: testonly.New(rfc6962.DefaultHasher), served: map[int64]ct.LeafEntry{}, failFrom: -1}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ct/v1/get-sth", l.getSTH)
 	mux.HandleFunc("GET /ct/v1/get-entries", l.getEntries)
@@ -201,6 +202,14 @@ func (l *Log) BadSignatures(on bool) {
 	l.badSig = on
 }
 
+// FailEntriesFrom makes get-entries requests that start at index or later
+// fail with 429 Too Many Requests, as a busy public log does; -1 stops it.
+func (l *Log) FailEntriesFrom(index int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failFrom = index
+}
+
 // CapEntries makes get-entries return at most n entries, as real logs do.
 func (l *Log) CapEntries(n int) {
 	l.mu.Lock()
@@ -303,6 +312,10 @@ func (l *Log) getEntries(w http.ResponseWriter, r *http.Request) {
 	l.stats.GetEntries++
 	if err1 != nil || err2 != nil || start < 0 || end < start || start >= int64(len(l.leaves)) {
 		http.Error(w, "bad range", http.StatusBadRequest)
+		return
+	}
+	if l.failFrom >= 0 && start >= l.failFrom {
+		http.Error(w, "slow down", http.StatusTooManyRequests)
 		return
 	}
 	l.stats.LargestEntriesRequest = max(l.stats.LargestEntriesRequest, int(end-start+1))
