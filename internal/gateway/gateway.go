@@ -25,6 +25,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/config"
+	"github.com/wardengw/warden/internal/h1server"
 	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/pki/enroll"
 	"github.com/wardengw/warden/internal/pki/expiry"
@@ -41,6 +42,13 @@ type Options struct {
 	Metrics *telemetry.Metrics // a fresh set if nil
 	Log     *slog.Logger       // slog.Default() if nil
 	Now     func() time.Time   // the clock; time.Now if nil (tests inject one)
+
+	// NetHTTPServer serves HTTP/1.x clients with net/http's server, as
+	// before the lean server (internal/h1server) took them over; and
+	// ReverseProxyOnly sends every request through httputil.ReverseProxy
+	// instead of the lean forward path. Not config settings: for
+	// benchmarks and tests that compare the paths in one run.
+	NetHTTPServer, ReverseProxyOnly bool
 }
 
 // Gateway is a running (or ready to run) Warden instance.
@@ -74,6 +82,9 @@ type Gateway struct {
 	reloaded chan struct{} // signals the file watcher to re-read the file list
 
 	https, redirect, admin *http.Server
+	h1                     *h1server.Server // HTTP/1.x on the HTTPS listener; nil with Options.NetHTTPServer
+	netHTTPServer          bool
+	reverseProxyOnly       bool
 	lnHTTPS, lnHTTP, lnAdm net.Listener
 	wg                     sync.WaitGroup
 }
@@ -87,7 +98,8 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1), env0Now: o.Now}
+	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1), env0Now: o.Now,
+		netHTTPServer: o.NetHTTPServer, reverseProxyOnly: o.ReverseProxyOnly}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	var rt *snapshot
 	defer func() { // on failure, release whatever was built
@@ -337,7 +349,18 @@ func (g *Gateway) Start() error {
 	}
 	g.lnHTTPS = g.wrapListener(rawHTTPS, s.HTTPS)
 	g.https = g.newHTTPSServer(s.HTTPS)
-	g.serve(g.https, g.lnHTTPS, "https")
+	if g.netHTTPServer {
+		g.serve(g.https, g.lnHTTPS, "https")
+	} else {
+		g.h1 = g.newH1Server(s.HTTPS)
+		h2 := newConnQueue(g.lnHTTPS)
+		g.serve(g.https, h2, "https")
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.acceptHTTPS(h2)
+		}()
+	}
 	if g.publisher != nil {
 		g.wg.Add(1)
 		go func() { // notices revocations made by the CLI or another node
@@ -427,6 +450,18 @@ func (g *Gateway) closeAll() {
 // then closes what remains.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var errs []error
+	h1done := make(chan error, 1)
+	go func() { // HTTP/1.x conns drain while net/http's do
+		if g.h1 == nil {
+			h1done <- nil
+			return
+		}
+		err := g.h1.Shutdown(ctx)
+		if err != nil {
+			g.h1.Close()
+		}
+		h1done <- err
+	}()
 	for _, srv := range []*http.Server{g.https, g.redirect, g.admin} {
 		if srv == nil {
 			continue
@@ -435,6 +470,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 			srv.Close()
 		}
+	}
+	if err := <-h1done; err != nil {
+		errs = append(errs, err)
 	}
 	g.cancel()
 	g.wg.Wait()
