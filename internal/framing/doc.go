@@ -76,7 +76,11 @@
 //	srv.Serve(ln)
 //
 // with no srv.TLSConfig (the listener owns the handshake; tlsserver's
-// default NextProtos offer "h2" and "http/1.1"), and first in h:
+// default NextProtos offer "h2" and "http/1.1"). The gateway itself gives
+// net/http only the HTTP/2 conns (the untouched *tls.Conn) and serves the
+// guarded ones with internal/h1server, which reads the same stream, with
+// the same CR/LF tolerance after a POST, and sets r.TLS from the same
+// ConnectionState method. First in h:
 //
 //	if reason, bad := framing.Violated(r); bad {
 //		deny(w, r, http.StatusBadRequest, reason) // sets Connection: close

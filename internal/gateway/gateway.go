@@ -25,6 +25,7 @@ import (
 	"github.com/wardengw/warden/internal/auth/lockout"
 	"github.com/wardengw/warden/internal/auth/stepup"
 	"github.com/wardengw/warden/internal/config"
+	"github.com/wardengw/warden/internal/h1server"
 	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/pki/caadmin"
 	"github.com/wardengw/warden/internal/pki/enroll"
@@ -45,6 +46,13 @@ type Options struct {
 	// CTTicks, if set, drives the certificate-transparency monitor's polls
 	// instead of a ticker at ct.poll_interval (tests).
 	CTTicks <-chan time.Time
+
+	// NetHTTPServer serves HTTP/1.x clients with net/http's server, as
+	// before the lean server (internal/h1server) took them over; and
+	// ReverseProxyOnly sends every request through httputil.ReverseProxy
+	// instead of the lean forward path. Not config settings: for
+	// benchmarks and tests that compare the paths in one run.
+	NetHTTPServer, ReverseProxyOnly bool
 }
 
 // Gateway is a running (or ready to run) Warden instance.
@@ -83,6 +91,9 @@ type Gateway struct {
 	reloaded chan struct{} // signals the file watcher to re-read the file list
 
 	https, redirect, admin *http.Server
+	h1                     *h1server.Server // HTTP/1.x on the HTTPS listener; nil with Options.NetHTTPServer
+	netHTTPServer          bool
+	reverseProxyOnly       bool
 	lnHTTPS, lnHTTP, lnAdm net.Listener
 	wg                     sync.WaitGroup
 }
@@ -97,7 +108,7 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 		o.Log = slog.Default()
 	}
 	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1), env0Now: o.Now,
-		managed: map[string]*managedRun{}}
+		managed: map[string]*managedRun{}, netHTTPServer: o.NetHTTPServer, reverseProxyOnly: o.ReverseProxyOnly}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	var rt *snapshot
 	defer func() { // on failure, release whatever was built
@@ -372,7 +383,18 @@ func (g *Gateway) Start() error {
 	}
 	g.lnHTTPS = g.wrapListener(rawHTTPS, s.HTTPS)
 	g.https = g.newHTTPSServer(s.HTTPS)
-	g.serve(g.https, g.lnHTTPS, "https")
+	if g.netHTTPServer {
+		g.serve(g.https, g.lnHTTPS, "https")
+	} else {
+		g.h1 = g.newH1Server(s.HTTPS)
+		h2 := newConnQueue(g.lnHTTPS)
+		g.serve(g.https, h2, "https")
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.acceptHTTPS(h2)
+		}()
+	}
 	if g.publisher != nil {
 		g.wg.Add(1)
 		go func() { // notices revocations made by the CLI or another node
@@ -470,6 +492,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopping = true
 	g.reloadMu.Unlock()
 	var errs []error
+	h1done := make(chan error, 1)
+	go func() { // HTTP/1.x conns drain while net/http's do
+		if g.h1 == nil {
+			h1done <- nil
+			return
+		}
+		err := g.h1.Shutdown(ctx)
+		if err != nil {
+			g.h1.Close()
+		}
+		h1done <- err
+	}()
 	for _, srv := range []*http.Server{g.https, g.redirect, g.admin} {
 		if srv == nil {
 			continue
@@ -478,6 +512,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 			srv.Close()
 		}
+	}
+	if err := <-h1done; err != nil {
+		errs = append(errs, err)
 	}
 	g.cancel()
 	g.wg.Wait()

@@ -46,8 +46,10 @@ func (w *statusWriter) Flush() {
 
 func newRequestID() string {
 	var b [12]byte
+	var h [24]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(h[:], b[:])
+	return string(h[:]) // one allocation, where EncodeToString makes two
 }
 
 // cleanPath reports whether p is already in canonical form: no dot
@@ -172,7 +174,7 @@ func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request, rt *snapshot
 func stripIdentity(r *http.Request, names map[string]bool) {
 	for _, h := range []http.Header{r.Header, r.Trailer} {
 		for k := range h {
-			if names[identityKey(k)] {
+			if isIdentity(names, k) {
 				delete(h, k)
 			}
 		}
@@ -182,7 +184,7 @@ func stripIdentity(r *http.Request, names map[string]bool) {
 		for _, v := range conn {
 			var toks []string
 			for _, tok := range strings.Split(v, ",") {
-				if tok = strings.TrimSpace(tok); tok != "" && !names[identityKey(tok)] {
+				if tok = strings.TrimSpace(tok); tok != "" && !isIdentity(names, tok) {
 					toks = append(toks, tok)
 				}
 			}
@@ -201,6 +203,28 @@ func stripIdentity(r *http.Request, names map[string]bool) {
 // identityKey is a header name in lower case with underscores as dashes.
 func identityKey(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// isIdentity reports whether names holds identityKey(name), without
+// allocating for the usual short name.
+func isIdentity(names map[string]bool, name string) bool {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return names[identityKey(name)]
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		case c >= 0x80: // non-ASCII: strings.ToLower's Unicode rules
+			return names[identityKey(name)]
+		}
+		buf[i] = c
+	}
+	return names[string(buf[:len(name)])]
 }
 
 // maxConsumerLabels bounds the consumer label of the variant metric: a

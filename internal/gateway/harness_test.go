@@ -256,7 +256,10 @@ func newEnvWith(t testing.TB, vars map[string]any, prepare func(e *env)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	e.g, err = New(c, warns, Options{Audit: audit.New(e.sink), Log: log, Now: e.now, CTTicks: e.ctTicks})
+	o := Options{Audit: audit.New(e.sink), Log: log, Now: e.now, CTTicks: e.ctTicks}
+	o.NetHTTPServer, _ = vars["NetHTTPServer"].(bool)
+	o.ReverseProxyOnly, _ = vars["ReverseProxyOnly"].(bool)
+	e.g, err = New(c, warns, o)
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/framing"
+	"github.com/wardengw/warden/internal/h1server"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
 
@@ -46,6 +48,94 @@ func (g *Gateway) newHTTPSServer(h config.HTTPSListener) *http.Server {
 		},
 	}
 	return srv
+}
+
+// newH1Server returns the server of HTTP/1.x conns on the HTTPS listener:
+// the same timeouts and limits as newHTTPSServer's, whose net/http server
+// keeps serving HTTP/2.
+func (g *Gateway) newH1Server(h config.HTTPSListener) *h1server.Server {
+	return &h1server.Server{
+		Handler:           g,
+		ReadHeaderTimeout: h.ReadHeaderTimeout,
+		ReadTimeout:       h.ReadTimeout,
+		WriteTimeout:      h.WriteTimeout,
+		IdleTimeout:       h.IdleTimeout,
+		// The framing guard refuses oversized headers first, through the
+		// deny path; this is the backstop, as for net/http.
+		MaxHeaderBytes: int(h.MaxHeaderBytes) + 4096,
+		BaseContext:    context.WithValue(context.Background(), http.ServerContextKey, g.https),
+		ConnContext:    framing.ConnContext,
+		// The server's own refusals (a malformed request line) carry HSTS
+		// too.
+		ErrorHeader: func() http.Header {
+			return http.Header{"Strict-Transport-Security": g.rt.Load().hstsHeader}
+		},
+		Log: g.log,
+	}
+}
+
+// acceptHTTPS hands each accepted conn to its server: HTTP/2 conns (an
+// untouched *tls.Conn, see framing.Guard) to net/http through h2, every
+// guarded HTTP/1.x conn to the lean server in a goroutine of its own.
+func (g *Gateway) acceptHTTPS(h2 *connQueue) {
+	for {
+		c, err := g.lnHTTPS.Accept()
+		if err != nil {
+			h2.fail(err)
+			return
+		}
+		if _, ok := c.(*tls.Conn); ok {
+			h2.push(c)
+			continue
+		}
+		go func() { _ = g.h1.ServeConn(c) }()
+	}
+}
+
+// connQueue is a net.Listener whose Accept returns the conns pushed to
+// it: net/http's Serve loop for the HTTP/2 conns. Close closes the
+// underlying listener, which ends acceptHTTPS.
+type connQueue struct {
+	net.Listener // Addr and Close
+	conns        chan net.Conn
+	done         chan struct{}
+	once         sync.Once
+	err          error
+}
+
+func newConnQueue(ln net.Listener) *connQueue {
+	return &connQueue{Listener: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (q *connQueue) push(c net.Conn) {
+	select {
+	case q.conns <- c:
+	case <-q.done:
+		c.Close()
+	}
+}
+
+// fail makes Accept return err from now on.
+func (q *connQueue) fail(err error) {
+	q.once.Do(func() {
+		q.err = err
+		close(q.done)
+	})
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.conns:
+		return c, nil
+	case <-q.done:
+		return nil, q.err
+	}
+}
+
+func (q *connQueue) Close() error {
+	err := q.Listener.Close()
+	q.fail(net.ErrClosed)
+	return err
 }
 
 // framingViolation reports whether the request is the stand-in the framing

@@ -14,10 +14,10 @@
 //   - Plain-HTTP upstreams are refused unless explicitly allowed
 //     (insecure_plaintext_upstream).
 //   - Forwarding headers (X-Forwarded-*, RFC 7239 Forwarded, X-Request-Id)
-//     are built by httputil.ReverseProxy.Rewrite, which runs after
-//     hop-by-hop removal, so a client's Connection header cannot strip them.
-//     Client-sent forwarding headers are dropped unless the immediate peer
-//     is a trusted proxy.
+//     are set by the gateway after hop-by-hop removal (ReverseProxy.Rewrite,
+//     or the lean forward path, which writes them last), so a client's
+//     Connection header cannot strip them. Client-sent forwarding headers
+//     are dropped unless the immediate peer is a trusted proxy.
 //   - The gateway owns Strict-Transport-Security and Alt-Svc: the
 //     upstream's are removed from responses.
 //   - Every failure is answered through policy.Deny with a stable reason
@@ -36,4 +36,12 @@
 // is reused only if the upstream has neither closed it nor sent anything
 // since its last response, so a desynchronised upstream cannot answer
 // another client's request.
+//
+// In front of that transport, the lean forward path (lean.go) replaces
+// httputil.ReverseProxy for the HTTP/1.x requests the lean transport
+// serves: it writes the outbound header block straight from the inbound
+// request (no clone, no second canonicalisation) and moves the response
+// fields in one pass; TestLeanForwardMatchesStd holds it to what
+// ReverseProxy sends and answers. UpstreamConfig.ReverseProxyOnly turns
+// it off for comparisons.
 package proxy

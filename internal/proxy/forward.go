@@ -42,6 +42,23 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 // the gateway serves plain HTTP only as a redirect. From a trusted peer
 // the existing chains are kept and appended to.
 func setForwarded(out, in http.Header, trusted bool, peer netip.Addr, host string) {
+	// One backing array for the four fields; the keys are canonical.
+	v := new([4]string)
+	forwardedValues(v, in, trusted, peer, host)
+	vs := v[:]
+	if v[0] != "" {
+		out["X-Forwarded-For"] = vs[0:1:1]
+	} else {
+		delete(out, "X-Forwarded-For")
+	}
+	out["X-Forwarded-Host"] = vs[1:2:2]
+	out["X-Forwarded-Proto"] = vs[2:3:3]
+	out["Forwarded"] = vs[3:4:4]
+}
+
+// forwardedValues computes the values setForwarded sets: X-Forwarded-For
+// (empty: none), X-Forwarded-Host, X-Forwarded-Proto and Forwarded.
+func forwardedValues(v *[4]string, in http.Header, trusted bool, peer netip.Addr, host string) {
 	xff, fwd := "", forwardedElement(peer, host)
 	if peer.IsValid() {
 		xff = peer.String()
@@ -61,17 +78,7 @@ func setForwarded(out, in http.Header, trusted bool, peer netip.Addr, host strin
 			xfProto = v
 		}
 	}
-	// One backing array for the four fields; the keys are canonical.
-	v := [...]string{xff, xfHost, xfProto, fwd}
-	vs := v[:]
-	if xff != "" {
-		out["X-Forwarded-For"] = vs[0:1:1]
-	} else {
-		delete(out, "X-Forwarded-For")
-	}
-	out["X-Forwarded-Host"] = vs[1:2:2]
-	out["X-Forwarded-Proto"] = vs[2:3:3]
-	out["Forwarded"] = vs[3:4:4]
+	*v = [4]string{xff, xfHost, xfProto, fwd}
 }
 
 func joinChain(prior, next string) string {
@@ -114,9 +121,13 @@ func forwardedElement(peer netip.Addr, host string) string {
 	case !peer.IsValid():
 		b.WriteString("unknown")
 	case peer.Is6():
-		b.WriteString(`"[` + peer.String() + `]"`)
+		var a [64]byte
+		b.WriteString(`"[`)
+		b.Write(peer.AppendTo(a[:0]))
+		b.WriteString(`]"`)
 	default:
-		b.WriteString(peer.String())
+		var a [16]byte
+		b.Write(peer.AppendTo(a[:0]))
 	}
 	b.WriteString(";proto=https")
 	if host != "" {

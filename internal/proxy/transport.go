@@ -119,7 +119,6 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.eligible(req) {
 		return t.fallback.RoundTrip(req)
 	}
-	ctx := req.Context()
 	var body *[]byte
 	if req.Body != nil && req.Body != http.NoBody {
 		b, err := readBody(req.Body, req.ContentLength)
@@ -129,12 +128,40 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer buffers.Put(b)
 		body = b
 	}
+	return t.exchange(req, stdRequest{req, body}, req.Close)
+}
+
+// outbound writes one request in HTTP/1.1 wire form and flushes it.
+type outbound interface {
+	writeTo(bw *bufio.Writer) error
+}
+
+// stdRequest is an http.Request written as Request.Write would.
+type stdRequest struct {
+	req  *http.Request
+	body *[]byte
+}
+
+func (s stdRequest) writeTo(bw *bufio.Writer) error { return writeRequest(bw, s.req, s.body) }
+
+// informer is an outbound that takes the informational (1xx) responses
+// itself; for other requests the context's httptrace.ClientTrace does.
+type informer interface {
+	got1xx(code int, h http.Header) error
+}
+
+// exchange sends out on a pooled (or new) conn and reads the response
+// headers; req gives the context, the method (for the response's framing)
+// and the replay rule. close asks the upstream to close the conn after
+// the response.
+func (t *h1Transport) exchange(req *http.Request, out outbound, close bool) (*http.Response, error) {
+	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		pc, err := t.getConn(ctx, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
-		res, err := pc.roundTrip(req, body)
+		res, err := pc.roundTrip(req, out, close)
 		if err == nil {
 			return res, nil
 		}
@@ -382,7 +409,7 @@ func (pc *pconn) usable() bool {
 // roundTrip sends req (with body, buffered, if any) and reads the
 // response headers. The conn is pooled again or closed when the body has
 // been read to its end or closed.
-func (pc *pconn) roundTrip(req *http.Request, body *[]byte) (*http.Response, error) {
+func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.Response, error) {
 	ctx := req.Context()
 	stop := context.AfterFunc(ctx, pc.abortFn)
 	fail := func(err error) (*http.Response, error) {
@@ -396,7 +423,7 @@ func (pc *pconn) roundTrip(req *http.Request, body *[]byte) (*http.Response, err
 		// second, and a stalled upstream could block the first forever.
 		_ = pc.conn.SetDeadline(time.Now().Add(d))
 	}
-	if err := writeRequest(pc.bw, req, body); err != nil {
+	if err := out.writeTo(pc.bw); err != nil {
 		return fail(noResponseError{err})
 	}
 	pc.readLimit = maxResponseHeaderBytes
@@ -420,6 +447,13 @@ func (pc *pconn) roundTrip(req *http.Request, body *[]byte) (*http.Response, err
 		if n == max1xxResponses {
 			return fail(errTooMany1xx)
 		}
+		if inf, ok := out.(informer); ok {
+			if err := inf.got1xx(res.StatusCode, res.Header); err != nil {
+				return fail(err)
+			}
+			pc.readLimit = maxResponseHeaderBytes
+			continue
+		}
 		if trace == nil {
 			trace = httptrace.ContextClientTrace(ctx)
 		}
@@ -432,9 +466,11 @@ func (pc *pconn) roundTrip(req *http.Request, body *[]byte) (*http.Response, err
 	}
 	pc.readLimit = math.MaxInt64
 	if pc.t.headerTimeout > 0 {
-		_ = pc.conn.SetDeadline(time.Time{})
+		// The body has no deadline, as with the standard transport. The
+		// write deadline may stay: the next exchange sets both first.
+		_ = pc.conn.SetReadDeadline(time.Time{})
 	}
-	keep := !res.Close && !req.Close
+	keep := !res.Close && !close
 	if res.Body == http.NoBody {
 		pc.release(stop, keep)
 		return res, nil

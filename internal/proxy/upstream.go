@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
@@ -57,6 +59,10 @@ type UpstreamConfig struct {
 	// is HTTP/1.1 over a keep-alive pool, as nginx's, which on the gateway's
 	// hot path costs fewer goroutine hand-offs and writes per request.
 	HTTP2 bool
+	// ReverseProxyOnly turns the lean forward path off: every request goes
+	// through httputil.ReverseProxy. Not a config setting: for benchmarks
+	// and tests that compare the two paths.
+	ReverseProxyOnly bool
 
 	DialTimeout           time.Duration // TCP connect; default 5s
 	TLSHandshakeTimeout   time.Duration // default 5s
@@ -152,8 +158,10 @@ type Upstream struct {
 	// rebased: the target has a base path, so the outbound request's path
 	// is not the client's and the error handler needs the inbound request.
 	rebased bool
-	proxy   *httputil.ReverseProxy
-	now     func() time.Time // the verification clock; tests may pin it
+	// lean: requests leanEligible accepts bypass ReverseProxy (lean.go).
+	lean  bool
+	proxy *httputil.ReverseProxy
+	now   func() time.Time // the verification clock; tests may pin it
 }
 
 // New validates cfg and returns the upstream's reverse proxy with its own
@@ -203,6 +211,9 @@ func New(cfg UpstreamConfig) (*Upstream, error) {
 		// also maps an internationalised host name to its A-label.
 		u.h1 = newH1Transport(&cfg, &target, u.transport)
 		rt = u.h1
+		h := target.Host
+		u.lean = !cfg.ReverseProxyOnly && !u.rebased && target.RawQuery == "" && !target.ForceQuery &&
+			strings.IndexByte(h, '%') < 0 && httpguts.ValidHostHeader(h)
 	}
 	u.proxy = &httputil.ReverseProxy{
 		Rewrite:        u.rewrite,
@@ -250,6 +261,13 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the audit event records the path the client asked for. Without a
 	// base path the two paths are the same (ProxyRequest.SetURL), and the
 	// request copy is saved.
+	if u.lean {
+		var lr leanRequest
+		if u.leanEligible(r, &lr) {
+			u.serveLean(w, r, &lr)
+			return
+		}
+	}
 	if !u.rebased {
 		u.proxy.ServeHTTP(w, r)
 		return

@@ -1,0 +1,512 @@
+// Package h1server serves HTTP/1.x on connections that are already
+// accepted (and, for TLS, handshaken), in the calling goroutine, with a
+// smaller per-request cost than net/http's server: the request is parsed
+// once with http.ReadRequest, the response is written through one
+// buffered writer with one flush, and the connection is watched for the
+// client going away only when a request has been running for a while
+// (WatchDelay), instead of by a goroutine and an extra read for every
+// request.
+//
+// It keeps net/http's server behaviour for what Warden relies on:
+// read-header, read, write and idle timeouts; the header size limit
+// (431); Expect: 100-continue; HEAD; chunked request and response bodies
+// and trailers; Connection: close and HTTP/1.0 keep-alive; pipelined
+// requests answered in order; Content-Length computed for short bodies,
+// Date and Content-Type sniffing as net/http does; the request context
+// cancelled when the handler returns, the connection closes or the client
+// goes away; panics recovered (http.ErrAbortHandler silently); Hijack;
+// graceful shutdown finishing in-flight requests and closing idle
+// connections. HTTP/2 is not its business: the gateway hands h2
+// connections to net/http.
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// DefaultWatchDelay is how long a request runs before its connection is
+// watched for the client going away, when Server.WatchDelay is zero.
+const DefaultWatchDelay = 50 * time.Millisecond
+
+// maxPostHandlerReadBytes is how much of an unread request body is
+// discarded after the handler to keep the connection, as in net/http.
+const maxPostHandlerReadBytes = 256 << 10
+
+// Server serves HTTP/1.x connections with Handler. Set the fields before
+// the first ServeConn; they must not change afterwards.
+type Server struct {
+	Handler http.Handler
+	// ReadHeaderTimeout bounds reading a request's header block, from its
+	// first byte; zero means ReadTimeout.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included; zero
+	// means none.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time from the end of the request's headers
+	// to the end of the response; zero means none.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a kept-alive
+	// connection; zero means ReadTimeout.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request line plus header block (431 above);
+	// zero means http.DefaultMaxHeaderBytes. As net/http, 4096 bytes of
+	// slack are allowed for bufio.
+	MaxHeaderBytes int
+	// BaseContext is the parent of every request context; nil means
+	// context.Background().
+	BaseContext context.Context
+	// ConnContext, if set, derives each connection's context.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+	// ErrorHeader, if set, returns fields added to the server's own error
+	// responses (malformed requests), for example Strict-Transport-Security.
+	ErrorHeader func() http.Header
+	// WatchDelay: see DefaultWatchDelay.
+	WatchDelay time.Duration
+	// Log receives handler panics; nil means slog.Default().
+	Log *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	shutdown atomic.Bool
+	drained  chan struct{} // closed when the last conn ends during Shutdown
+}
+
+// ErrServerClosed is returned by ServeConn after Shutdown or Close.
+var ErrServerClosed = errors.New("h1server: server closed")
+
+func (s *Server) readHeaderTimeout() time.Duration {
+	if s.ReadHeaderTimeout != 0 {
+		return s.ReadHeaderTimeout
+	}
+	return s.ReadTimeout
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout != 0 {
+		return s.IdleTimeout
+	}
+	return s.ReadTimeout
+}
+
+func (s *Server) maxHeaderBytes() int64 {
+	n := s.MaxHeaderBytes
+	if n <= 0 {
+		n = http.DefaultMaxHeaderBytes
+	}
+	return int64(n) + 4096
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// track registers c; false once the server is shutting down.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+}
+
+// Conn states, for Shutdown: only an idle conn may be closed by it.
+const (
+	stateActive int32 = iota
+	stateIdle
+	stateClosed // closed by Shutdown while idle
+)
+
+// setIdle marks c as waiting for a request; false if the server is
+// shutting down (c must then close). Lock-free: Shutdown sets its flag
+// before it looks at the states, and c sets its state before it looks at
+// the flag, so one of them sees the other.
+func (s *Server) setIdle(c *conn) bool {
+	c.state.Store(stateIdle)
+	return !s.shutdown.Load()
+}
+
+// setActive marks c as serving a request it has started to read; false
+// if Shutdown closed it meanwhile.
+func (s *Server) setActive(c *conn) bool {
+	return c.state.CompareAndSwap(stateIdle, stateActive)
+}
+
+// Shutdown stops serving new requests: idle connections are closed at
+// once, active ones after their response, which then carries
+// Connection: close. It returns when all connections are closed, or
+// ctx's error when ctx ends first (connections still open are then left
+// to Close).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown.Store(true)
+	var drained chan struct{}
+	if len(s.conns) > 0 {
+		drained = make(chan struct{})
+		s.drained = drained
+	}
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			c.rwc.Close()
+		}
+	}
+	s.mu.Unlock()
+	if drained == nil {
+		return nil
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close closes every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.shutdown.Store(true)
+	for c := range s.conns {
+		c.rwc.Close()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// ServeConn serves requests on nc until it closes, a request asks to
+// close it, an error or timeout ends it, a handler hijacks it or the
+// server shuts down. It closes nc (unless hijacked) before returning.
+func (s *Server) ServeConn(nc net.Conn) error {
+	c := newConn(s, nc)
+	if !s.track(c) {
+		nc.Close()
+		return ErrServerClosed
+	}
+	defer s.untrack(c)
+	c.serve()
+	return nil
+}
+
+// conn is one connection being served.
+type conn struct {
+	s      *Server
+	rwc    net.Conn
+	cr     connReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	ctx    context.Context
+	remote string
+	tls    *tls.ConnectionState
+	hbuf   []byte // the response's header block, built at WriteHeader
+	held   []byte // response body held back before the header block is written
+
+	state    atomic.Int32 // stateActive, stateIdle or stateClosed
+	watch    *time.Timer  // starts the client-gone watch (see connReader)
+	lastPOST bool
+	hijacked bool
+	linger   bool // unread request bytes may remain: half-close and drain before closing
+}
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, rwc: nc, remote: nc.RemoteAddr().String()}
+	c.cr.c = c
+	c.cr.cond.L = &c.cr.mu
+	c.cr.limit = -1
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(&c.cr)
+	c.bw = writers.Get().(*bufio.Writer)
+	c.bw.Reset(nc)
+	if cs, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		st := cs.ConnectionState()
+		c.tls = &st
+	}
+	ctx := s.BaseContext
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	if s.ConnContext != nil {
+		ctx = s.ConnContext(ctx, nc)
+	}
+	c.ctx = ctx
+	return c
+}
+
+// release returns the buffers to their pools.
+func (c *conn) release() {
+	if c.watch != nil {
+		c.watch.Stop()
+	}
+	c.br.Reset(nil)
+	readers.Put(c.br)
+	c.bw.Reset(nil)
+	writers.Put(c.bw)
+	c.br, c.bw = nil, nil
+}
+
+func (c *conn) serve() {
+	defer func() {
+		if c.hijacked {
+			return
+		}
+		c.close()
+		c.release()
+	}()
+	for first := true; ; first = false {
+		if !first && c.br.Buffered() == 0 {
+			// Kept alive: wait for the next request within the idle timeout.
+			if !c.s.setIdle(c) {
+				return
+			}
+			if d := c.s.idleTimeout(); d > 0 {
+				_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+			} else {
+				_ = c.rwc.SetReadDeadline(time.Time{})
+			}
+			_, err := c.br.Peek(1)
+			if !c.s.setActive(c) || err != nil {
+				return
+			}
+		}
+		if !c.serveOne() {
+			return
+		}
+	}
+}
+
+// serveOne reads and answers one request; false means the conn is done.
+func (c *conn) serveOne() bool {
+	s := c.s
+	now := time.Now()
+	var hdrDeadline, wholeDeadline time.Time
+	if d := s.readHeaderTimeout(); d > 0 {
+		hdrDeadline = now.Add(d)
+	}
+	if d := s.ReadTimeout; d > 0 {
+		wholeDeadline = now.Add(d)
+	}
+	_ = c.rwc.SetReadDeadline(hdrDeadline)
+	if c.lastPOST {
+		// RFC 7230 section 3.5 tolerance, as net/http (and the framing
+		// guard, which must stay in step) apply it.
+		peek, _ := c.br.Peek(4)
+		_, _ = c.br.Discard(numLeadingCRorLF(peek))
+	}
+	c.cr.limit = s.maxHeaderBytes()
+	req, err := http.ReadRequest(c.br)
+	tooLarge := c.cr.limit == 0
+	c.cr.limit = -1
+	if err != nil {
+		switch {
+		case tooLarge:
+			c.writeError(http.StatusRequestHeaderFieldsTooLarge, "")
+			c.linger = true
+		case isCommonNetReadError(err):
+		case strings.Contains(err.Error(), "unsupported transfer encoding"):
+			c.writeError(http.StatusNotImplemented, "Unsupported transfer encoding")
+		default:
+			c.writeError(http.StatusBadRequest, "")
+		}
+		return false
+	}
+	c.lastPOST = req.Method == http.MethodPost
+	if msg := checkRequest(req); msg != "" {
+		c.writeError(http.StatusBadRequest, msg)
+		return false
+	}
+	if req.ProtoMajor != 1 {
+		c.writeError(http.StatusHTTPVersionNotSupported, "unsupported protocol version")
+		return false
+	}
+	req.RemoteAddr = c.remote
+	req.TLS = c.tls
+
+	w := &response{c: c, req: req, header: make(http.Header), contentLength: -1, isHEAD: req.Method == http.MethodHead}
+	w.wants10KeepAlive = req.ProtoMajor == 1 && req.ProtoMinor == 0 && hasToken(req.Header["Connection"], "keep-alive")
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	expect := first(req.Header["Expect"])
+	wantsContinue := hasToken([]string{expect}, "100-continue")
+	continueAsked := wantsContinue && req.ProtoAtLeast(1, 1) && req.ContentLength != 0
+	if expect != "" && !wantsContinue {
+		c.writeError(http.StatusExpectationFailed, "")
+		return false
+	}
+	if hasBody {
+		// The Expect field stays, as with net/http: the proxy then passes
+		// 100-continue on end to end.
+		b := &reqBody{rc: req.Body, c: c, w: w, remaining: req.ContentLength, expect: continueAsked, expectAsked: continueAsked}
+		req.Body = b
+		w.body = b
+		if !wholeDeadline.Equal(hdrDeadline) {
+			_ = c.rwc.SetReadDeadline(wholeDeadline)
+		}
+	}
+	if d := s.WriteTimeout; d > 0 {
+		_ = c.rwc.SetWriteDeadline(now.Add(d))
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	req = req.WithContext(ctx)
+	w.req = req
+	c.cr.wholeDeadline = wholeDeadline
+	c.cr.begin(cancel, !hasBody)
+
+	ok := c.runHandler(w)
+	c.cr.end()
+	cancel()
+	if !ok || c.hijacked {
+		return false
+	}
+	w.finish()
+	if err := c.bw.Flush(); err != nil {
+		return false
+	}
+	if w.contentLength != -1 && w.written != w.contentLength && !w.isHEAD && bodyAllowedForStatus(w.status) {
+		// The handler wrote less than it declared: the client still
+		// waits for the rest, so the conn cannot carry another response.
+		return false
+	}
+	if c.cr.err != nil { // the client went away while the handler ran
+		return false
+	}
+	return !w.closeAfter
+}
+
+// runHandler calls the handler; false if it panicked (the conn is then
+// closed without finishing the response, so the client sees it cut).
+func (c *conn) runHandler(w *response) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 16<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.log().Error("http: panic serving", "remote", c.remote, "panic", fmt.Sprint(v), "stack", string(buf))
+			}
+			ok = false
+		}
+	}()
+	c.s.Handler.ServeHTTP(w, w.req)
+	return true
+}
+
+// close ends the connection: flushes what is buffered and, when unread
+// request bytes may remain, half-closes and drains briefly first, so the
+// client reads the response instead of a reset.
+func (c *conn) close() {
+	_ = c.bw.Flush()
+	if c.linger {
+		if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.CopyN(io.Discard, c.rwc, 4<<20)
+	}
+	c.rwc.Close()
+}
+
+// writeError answers a request the server refuses itself, as net/http
+// does, plus ErrorHeader's fields, and ends the conn.
+func (c *conn) writeError(code int, detail string) {
+	text := strconv.Itoa(code) + " " + http.StatusText(code)
+	if detail != "" {
+		text += ": " + detail
+	}
+	bw := c.bw
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	bw.WriteString("HTTP/1.1 " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n")
+	if c.s.ErrorHeader != nil {
+		writeFields(bw, c.s.ErrorHeader(), nil)
+	}
+	bw.WriteString("\r\n" + text)
+	_ = bw.Flush()
+}
+
+// checkRequest applies net/http's server-side request checks to what
+// http.ReadRequest returns (it has moved the Host field to req.Host and
+// refused a repeated one).
+func checkRequest(req *http.Request) string {
+	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
+		return "missing required Host header"
+	}
+	if !httpguts.ValidHostHeader(req.Host) {
+		return "malformed Host header"
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return "invalid header name"
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return "invalid header value"
+			}
+		}
+	}
+	return ""
+}
+
+func isCommonNetReadError(err error) bool {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return true
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return true
+	}
+	if oe, ok := err.(*net.OpError); ok && oe.Op == "read" {
+		return true
+	}
+	return false
+}
+
+func numLeadingCRorLF(v []byte) (n int) {
+	for _, b := range v {
+		if b == '\r' || b == '\n' {
+			n++
+			continue
+		}
+		break
+	}
+	return
+}
+
+// hasToken reports whether a comma-separated list in vv holds token,
+// ignoring ASCII case.
+func hasToken(vv []string, token string) bool {
+	return httpguts.HeaderValuesContainsToken(vv, token)
+}
