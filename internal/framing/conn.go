@@ -16,6 +16,7 @@ const (
 	ReasonInvalidHeader  = "invalid_header"           // forbidden bytes or syntax in the request line or a field line
 	ReasonHeaderTooLarge = "header_too_large"         // header block or trailer section over Limits.MaxHeaderBytes
 	ReasonBadChunk       = "bad_chunk"                // chunk-size line or chunk terminator net/http must not see
+	ReasonBadHost        = "bad_host"                 // an HTTP/1.1 request without a Host field, or with more than one
 )
 
 // ViolationPath is the target of the request that stands in for a
@@ -89,6 +90,7 @@ type Conn struct {
 	err   error  // read error held back while data was returned
 
 	is11, post, sawCL, sawTE bool
+	hosts                    int // Host fields of the current request
 
 	viol     atomic.Pointer[violation]
 	detached atomic.Bool
@@ -225,7 +227,7 @@ func (c *Conn) scan() {
 			}
 			c.req++
 			c.st, c.line = stReqLine, c.pos
-			c.n, c.is11, c.post, c.sawCL, c.sawTE = 0, false, false, false, false
+			c.n, c.is11, c.post, c.sawCL, c.sawTE, c.hosts = 0, false, false, false, false, 0
 			if c.trace != nil {
 				c.trace(c.off + int64(c.rel-c.head))
 			}
@@ -302,6 +304,13 @@ func (c *Conn) onLine(line []byte) {
 		c.requestLine(line)
 	case stHeaders:
 		if len(line) == 2 && line[0] == '\r' {
+			// RFC 9112 §3.2: exactly one Host on HTTP/1.1 (an
+			// absolute-form target does not excuse its absence, and two
+			// let two hops route one request differently).
+			if c.hosts > 1 || c.is11 && c.hosts == 0 {
+				c.violate(ReasonBadHost)
+				return
+			}
 			c.rel = c.pos // release the header block
 			switch {
 			case c.sawTE:
@@ -353,6 +362,8 @@ func (c *Conn) field(line []byte) {
 	switch {
 	case !ok:
 		c.violate(ReasonInvalidHeader)
+	case equalFold(name, "host"):
+		c.hosts++
 	case equalFold(name, "content-length"):
 		switch {
 		case c.sawTE:

@@ -187,6 +187,8 @@ func TestSmugglingAndTraversalRefused(t *testing.T) {
 		{"duplicate CL", "POST /public/a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc" + smuggled, "ambiguous_framing"},
 		{"obfuscated TE", "POST /public/a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: xchunked\r\n\r\n" + smuggled, "ambiguous_framing"},
 		{"space before colon", "GET /public/a HTTP/1.1\r\nHost: localhost\r\nContent-Length : 0\r\n\r\n" + smuggled, "ambiguous_framing"},
+		{"two Hosts", "GET /public/a HTTP/1.1\r\nHost: localhost\r\nHost: internal.example\r\n\r\n" + smuggled, "ambiguous_framing"},
+		{"absolute-form without Host", "GET https://localhost/public/a HTTP/1.1\r\n\r\n" + smuggled, "ambiguous_framing"},
 		{"dot segments", "GET /public/../secure/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", "path_not_normalized"},
 		{"encoded dot segments", "GET /public/%2e%2e/secure/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", "path_not_normalized"},
 		{"double slash", "GET /public//secure HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", "path_not_normalized"},
