@@ -76,10 +76,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
 	h["Strict-Transport-Security"] = rt.hstsHeader
-	x := &policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, ConnStart: connStart(r), Env: g.env}
-	h["X-Request-Id"] = []string{x.ID}
+	// The request's Exchange, status writer and request ID field in one
+	// allocation.
+	st := &struct {
+		x  policy.Exchange
+		sw statusWriter
+		id [1]string
+	}{x: policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, ConnStart: connStart(r), Env: g.env}}
+	x, sw := &st.x, &st.sw
+	st.id[0] = x.ID
+	h["X-Request-Id"] = st.id[:] // capacity 1: an append copies
 	r = r.WithContext(policy.WithExchange(r.Context(), x))
-	sw := &statusWriter{ResponseWriter: w}
+	sw.ResponseWriter = w
 	rm := rt.noRoute // the matched route's cached metric children once routed
 	defer func() {
 		status := sw.status

@@ -428,6 +428,9 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("h1server: Hijack after the response started")
 	}
 	c.cr.end()
+	if c.skippedDeadline { // the hijacker gets the read deadline the request had
+		_ = c.rwc.SetReadDeadline(c.hdrDeadline)
+	}
 	if err := c.bw.Flush(); err != nil {
 		return nil, nil, err
 	}
@@ -532,12 +535,7 @@ func writeFields(bw *bufio.Writer, h http.Header, exclude map[string]bool) {
 }
 
 func hasNewline(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\r' || v[i] == '\n' {
-			return true
-		}
-	}
-	return false
+	return strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0
 }
 
 var newlineToSpace = strings.NewReplacer("\r", " ", "\n", " ")

@@ -1,11 +1,12 @@
 // Package h1server serves HTTP/1.x on connections that are already
 // accepted (and, for TLS, handshaken), in the calling goroutine, with a
 // smaller per-request cost than net/http's server: the request is parsed
-// once with http.ReadRequest, the response is written through one
-// buffered writer with one flush, and the connection is watched for the
-// client going away only when a request has been running for a while
-// (WatchDelay), instead of by a goroutine and an extra read for every
-// request.
+// once (the common, strictly well-formed body-less request by a lean
+// parser, everything else by http.ReadRequest), the response is written
+// through one buffered writer with one flush, and the connection is
+// watched for the client going away only when a request has been running
+// for a while (WatchDelay), instead of by a goroutine and an extra read
+// for every request.
 //
 // It keeps net/http's server behaviour for what Warden relies on:
 // read-header, read, write and idle timeouts; the header size limit
@@ -237,7 +238,11 @@ type conn struct {
 	watch    *time.Timer  // starts the client-gone watch (see connReader)
 	lastPOST bool
 	hijacked bool
-	linger   bool // unread request bytes may remain: half-close and drain before closing
+	// skippedDeadline: readRequest did not set hdrDeadline, the read
+	// deadline the request would have had (see readRequest).
+	skippedDeadline bool
+	hdrDeadline     time.Time
+	linger          bool // unread request bytes may remain: half-close and drain before closing
 }
 
 var (
@@ -323,15 +328,16 @@ func (c *conn) serveOne() bool {
 	if d := s.ReadTimeout; d > 0 {
 		wholeDeadline = now.Add(d)
 	}
-	_ = c.rwc.SetReadDeadline(hdrDeadline)
+	deadlineSet := c.lastPOST
 	if c.lastPOST {
 		// RFC 7230 section 3.5 tolerance, as net/http (and the framing
 		// guard, which must stay in step) apply it.
+		_ = c.rwc.SetReadDeadline(hdrDeadline)
 		peek, _ := c.br.Peek(4)
 		_, _ = c.br.Discard(numLeadingCRorLF(peek))
 	}
 	c.cr.limit = s.maxHeaderBytes()
-	req, err := http.ReadRequest(c.br)
+	req, parsed, err := c.readRequest(hdrDeadline, deadlineSet)
 	tooLarge := c.cr.limit == 0
 	c.cr.limit = -1
 	if err != nil {
@@ -348,7 +354,7 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	c.lastPOST = req.Method == http.MethodPost
-	if msg := checkRequest(req); msg != "" {
+	if msg := checkRequest(req, parsed); msg != "" {
 		c.writeError(http.StatusBadRequest, msg)
 		return false
 	}
@@ -458,15 +464,43 @@ func (c *conn) writeError(code int, detail string) {
 	_ = bw.Flush()
 }
 
+// readRequest reads the next request: parseRequest's lean parse of what
+// is buffered when it accepts it (fieldsValid: it has checked the
+// fields), else http.ReadRequest, with the read deadline at hdrDeadline
+// (unless deadlineSet). A request parseRequest accepts has no body and
+// is read from the buffer: nothing is read from the conn, so its header
+// deadline need not be set (every later read sets its own: the next
+// request's idle wait or header read, the client-gone watch, close's
+// drain; Hijack sets it for the hijacker).
+func (c *conn) readRequest(hdrDeadline time.Time, deadlineSet bool) (req *http.Request, fieldsValid bool, err error) {
+	if buf, err := c.br.Peek(c.br.Buffered()); err == nil {
+		if req, n, ok := parseRequest(buf, c.s.maxHeaderBytes()); ok {
+			_, _ = c.br.Discard(n) // buffered: cannot fail
+			c.skippedDeadline, c.hdrDeadline = !deadlineSet, hdrDeadline
+			return req, true, nil
+		}
+	}
+	if !deadlineSet {
+		_ = c.rwc.SetReadDeadline(hdrDeadline)
+	}
+	c.skippedDeadline = false
+	req, err = http.ReadRequest(c.br)
+	return req, false, err
+}
+
 // checkRequest applies net/http's server-side request checks to what
-// http.ReadRequest returns (it has moved the Host field to req.Host and
-// refused a repeated one).
-func checkRequest(req *http.Request) string {
+// http.ReadRequest returns (it has copied the Host field to req.Host and
+// refused a repeated one); fieldsValid skips the field checks
+// parseRequest has made.
+func checkRequest(req *http.Request, fieldsValid bool) string {
 	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
 		return "missing required Host header"
 	}
 	if !httpguts.ValidHostHeader(req.Host) {
 		return "malformed Host header"
+	}
+	if fieldsValid {
+		return ""
 	}
 	for k, vv := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {

@@ -79,6 +79,11 @@ type Exchange struct {
 	ConnStart time.Time
 	Identity  Identity
 	Env       *Env
+	// Lockout is the brute-force guard's state for this request, set by
+	// internal/auth/lockout when its guard first sees the request (kept
+	// here rather than in a derived context: one allocation and one
+	// request copy less per request).
+	Lockout any
 }
 
 type exchangeKey struct{}

@@ -114,50 +114,63 @@ func (u *Upstream) isTrusted(peer netip.Addr) bool {
 // node names are bracketed and quoted (section 6); an unparsable peer is
 // "unknown".
 func forwardedElement(peer netip.Addr, host string) string {
-	var b strings.Builder
-	b.Grow(64 + len(host))
-	b.WriteString("for=")
-	switch {
-	case !peer.IsValid():
-		b.WriteString("unknown")
-	case peer.Is6():
-		var a [64]byte
-		b.WriteString(`"[`)
-		b.Write(peer.AppendTo(a[:0]))
-		b.WriteString(`]"`)
-	default:
-		var a [16]byte
-		b.Write(peer.AppendTo(a[:0]))
-	}
-	b.WriteString(";proto=https")
-	if host != "" {
-		b.WriteString(";host=")
-		b.WriteString(quoteValue(host))
-	}
-	return b.String()
+	var buf [128]byte
+	return string(appendForwardedElement(buf[:0], peer, host))
 }
 
-// quoteValue returns v as an RFC 7230 token if it is one, else as a
-// quoted-string, so no value can end the element or start another.
-func quoteValue(v string) string {
-	if v != "" && strings.IndexFunc(v, func(r rune) bool { return !isTchar(r) }) < 0 {
-		return v
+// appendForwardedElement appends forwardedElement's value to dst.
+func appendForwardedElement(dst []byte, peer netip.Addr, host string) []byte {
+	dst = append(dst, "for="...)
+	switch {
+	case !peer.IsValid():
+		dst = append(dst, "unknown"...)
+	case peer.Is6():
+		dst = append(dst, `"[`...)
+		dst = peer.AppendTo(dst)
+		dst = append(dst, `]"`...)
+	default:
+		dst = peer.AppendTo(dst)
 	}
-	var b strings.Builder
-	b.WriteByte('"')
+	dst = append(dst, ";proto=https"...)
+	if host != "" {
+		dst = append(dst, ";host="...)
+		dst = appendQuoteValue(dst, host)
+	}
+	return dst
+}
+
+// appendQuoteValue appends v as an RFC 7230 token if it is one, else as
+// a quoted-string, so no value can end the element or start another.
+func appendQuoteValue(dst []byte, v string) []byte {
+	token := v != ""
+	for i := 0; i < len(v) && token; i++ {
+		token = isTchar(rune(v[i]))
+	}
+	if token {
+		return append(dst, v...)
+	}
+	plain := true // nothing to escape or drop, the usual host:port
+	for i := 0; i < len(v) && plain; i++ {
+		c := v[i]
+		plain = c != '"' && c != '\\' && (c == '\t' || c >= 0x20 && c != 0x7f)
+	}
+	if plain {
+		dst = append(dst, '"')
+		dst = append(dst, v...)
+		return append(dst, '"')
+	}
+	dst = append(dst, '"')
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
 		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			dst = append(dst, '\\', c)
 		case c == '\t' || (c >= 0x20 && c != 0x7f):
-			b.WriteByte(c)
+			dst = append(dst, c)
 		default: // control characters cannot be quoted; drop them
 		}
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(dst, '"')
 }
 
 func isTchar(r rune) bool {
@@ -165,5 +178,9 @@ func isTchar(r rune) bool {
 	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
 		return true
 	}
-	return strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+	switch r {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
 }

@@ -205,16 +205,32 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 	if lr.te {
 		bw.WriteString("Te: trailers\r\n")
 	}
-	var fwd [4]string
-	forwardedValues(&fwd, in.Header, lr.trusted, lr.peer, in.Host)
-	for i, name := range [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
-		if fwd[i] == "" && i == 0 {
-			continue
+	if lr.trusted {
+		var fwd [4]string
+		forwardedValues(&fwd, in.Header, lr.trusted, lr.peer, in.Host)
+		for i, name := range [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+			if fwd[i] == "" && i == 0 {
+				continue
+			}
+			if !httpguts.ValidHeaderFieldValue(fwd[i]) {
+				return errors.New("proxy: invalid forwarding header value")
+			}
+			writeField(bw, name, fwd[i])
 		}
-		if !httpguts.ValidHeaderFieldValue(fwd[i]) {
-			return errors.New("proxy: invalid forwarding header value")
+	} else {
+		// forwardedValues' fields for an untrusted peer, written in place.
+		// They are valid by construction: an IP's text, in.Host (checked
+		// by leanEligible) and the element, which quotes the host and
+		// drops control bytes.
+		if lr.peer.IsValid() {
+			bw.WriteString("X-Forwarded-For: ")
+			bw.Write(lr.peer.AppendTo(bw.AvailableBuffer()))
+			bw.WriteString("\r\n")
 		}
-		writeField(bw, name, fwd[i])
+		writeField(bw, "X-Forwarded-Host", in.Host)
+		bw.WriteString("X-Forwarded-Proto: https\r\nForwarded: ")
+		bw.Write(appendForwardedElement(bw.AvailableBuffer(), lr.peer, in.Host))
+		bw.WriteString("\r\n")
 	}
 	if x := policy.ExchangeOf(in); x != nil && x.ID != "" {
 		writeField(bw, "X-Request-Id", x.ID)

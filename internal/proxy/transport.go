@@ -390,20 +390,25 @@ func (pc *pconn) idleExpired() {
 // next response they would answer another client's request. net/http's
 // read loop and nginx's idle-conn handler both close such a conn.
 func (pc *pconn) usable() bool {
-	if pc.br.Buffered() > 0 {
+	if pc.br.Buffered() > 0 || !pc.socketQuiet() {
 		return false
 	}
 	if pc.conn != pc.raw {
 		// Records crypto/tls has read ahead: a read with a passed
-		// deadline returns them, or times out without a syscall.
+		// deadline returns them, or times out without a syscall. The
+		// socket was checked first: the passed deadline fails it too.
+		// The deadline is cleared here only without a header timeout:
+		// with one, roundTrip sets the deadlines before anything else.
 		_ = pc.conn.SetReadDeadline(aLongTimeAgo)
 		_, err := pc.br.Peek(1)
-		_ = pc.conn.SetReadDeadline(time.Time{})
+		if pc.t.headerTimeout <= 0 {
+			_ = pc.conn.SetReadDeadline(time.Time{})
+		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return false
 		}
 	}
-	return pc.socketQuiet()
+	return true
 }
 
 // roundTrip sends req (with body, buffered, if any) and reads the
@@ -432,9 +437,10 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 	}
 	var trace *httptrace.ClientTrace
 	var res *http.Response
+	lean := false
 	for n := 0; ; n++ {
 		var err error
-		res, err = http.ReadResponse(pc.br, req)
+		res, lean, err = pc.readResponse(req)
 		if err != nil {
 			return fail(err)
 		}
@@ -471,12 +477,34 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 		_ = pc.conn.SetReadDeadline(time.Time{})
 	}
 	keep := !res.Close && !close
+	if lean && res.ContentLength == 0 {
+		res.Body = http.NoBody
+	}
 	if res.Body == http.NoBody {
 		pc.release(stop, keep)
 		return res, nil
 	}
-	res.Body = &responseBody{rc: res.Body, pc: pc, ctx: ctx, stop: stop, keep: keep}
+	b := &responseBody{rc: res.Body, pc: pc, ctx: ctx, stop: stop, keep: keep}
+	if lean {
+		b.left = res.ContentLength
+	}
+	res.Body = b
 	return res, nil
+}
+
+// readResponse reads a response's status line and header section:
+// parseResponse's lean parse of what is buffered when it accepts it
+// (lean: the body, of res.ContentLength bytes, follows in br), else
+// http.ReadResponse.
+func (pc *pconn) readResponse(req *http.Request) (res *http.Response, lean bool, err error) {
+	if buf, err := pc.br.Peek(pc.br.Buffered()); err == nil {
+		if res, n, ok := parseResponse(buf, req); ok {
+			_, _ = pc.br.Discard(n) // buffered: cannot fail
+			return res, true, nil
+		}
+	}
+	res, err = http.ReadResponse(pc.br, req)
+	return res, false, err
 }
 
 // release ends an exchange: the conn goes back to the pool if the
@@ -567,7 +595,8 @@ func ctlByte(s string) bool {
 // body is closed before its end: draining an unbounded body to save a
 // connection would let the upstream hold the gateway.
 type responseBody struct {
-	rc   io.ReadCloser
+	rc   io.ReadCloser // nil for a lean response: left bytes from pc.br
+	left int64
 	pc   *pconn
 	ctx  context.Context
 	stop func() bool
@@ -584,12 +613,39 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	if done {
 		return 0, errBodyClosed
 	}
-	n, err := b.rc.Read(p)
+	var n int
+	var err error
+	if b.rc != nil {
+		n, err = b.rc.Read(p)
+	} else {
+		n, err = b.readLean(p)
+	}
 	if err != nil {
 		b.finish(err == io.EOF)
 		if err != io.EOF && b.ctx.Err() != nil {
 			err = b.ctx.Err()
 		}
+	}
+	return n, err
+}
+
+// readLean reads a lean response's Content-Length body from the conn's
+// reader, as net/http's body does: io.EOF with the last bytes, and
+// io.ErrUnexpectedEOF when the upstream closes before the end.
+func (b *responseBody) readLean(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.pc.br.Read(p)
+	b.left -= int64(n)
+	switch {
+	case b.left == 0:
+		return n, io.EOF
+	case err == io.EOF:
+		return n, io.ErrUnexpectedEOF
 	}
 	return n, err
 }

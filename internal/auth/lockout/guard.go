@@ -169,6 +169,10 @@ func ipKey(remote string, v6prefix int) string {
 	}
 	a = a.Unmap().WithZone("")
 	if a.Is4() || v6prefix >= 128 {
+		var buf [64]byte
+		if b := a.AppendTo(buf[:0]); string(b) == host {
+			return host // already in canonical form (the usual case): no copy
+		}
 		return a.String()
 	}
 	p, _ := a.Prefix(v6prefix)
@@ -239,7 +243,7 @@ func (g *Guard) Failed(r *http.Request, x *policy.Exchange, reason string) {
 		g.emitEngaged(x, l, reason)
 	}
 	if lockKind >= 0 {
-		if st := stateOf(r.Context()); st != nil {
+		if st := stateOf(r, policy.ExchangeOf(r)); st != nil {
 			st.markLocked(kindNames[lockKind], until)
 		}
 	}

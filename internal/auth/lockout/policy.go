@@ -71,13 +71,22 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 // the client address (and applies the delay); any instance that sees a
 // consumer not yet checked checks it.
 func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler, delay bool) {
-	st := stateOf(r.Context())
-	if st == nil {
-		st = &reqState{}
-		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
-		w = &lockWriter{ResponseWriter: w, st: st, r: r, g: g}
-	}
 	x := policy.ExchangeOf(r)
+	st := stateOf(r, x)
+	if st == nil {
+		both := &struct { // one allocation
+			st reqState
+			lw lockWriter
+		}{}
+		st = &both.st
+		if x != nil {
+			x.Lockout = st
+		} else {
+			r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		}
+		both.lw = lockWriter{ResponseWriter: w, st: st, r: r, g: g}
+		w = &both.lw
+	}
 	var env *policy.Env
 	if x != nil {
 		env = x.Env
@@ -155,10 +164,18 @@ func (s *reqState) locked() (string, time.Time) {
 	return s.lockedKind, s.lockedTill
 }
 
+// stateKey carries a request's state in its context when it has no
+// Exchange (outside the gateway).
 type stateKey struct{}
 
-func stateOf(ctx context.Context) *reqState {
-	s, _ := ctx.Value(stateKey{}).(*reqState)
+// stateOf returns r's state: in its Exchange x, or in its context without
+// one.
+func stateOf(r *http.Request, x *policy.Exchange) *reqState {
+	if x != nil {
+		s, _ := x.Lockout.(*reqState)
+		return s
+	}
+	s, _ := r.Context().Value(stateKey{}).(*reqState)
 	return s
 }
 

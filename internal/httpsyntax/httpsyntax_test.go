@@ -1,0 +1,95 @@
+package httpsyntax
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+)
+
+func TestCanonicalKey(t *testing.T) {
+	for _, name := range []string{"Content-Type", "content-type", "CONTENT-TYPE", "X-Request-Id", "x-forwarded-for",
+		"A", "a", "-a", "a-", "a--b", "Www-Authenticate", "X_Under_Score", "X!#$%&'*+.^_`|~1",
+		// CanonicalKey's list of usual names
+		"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cookie",
+		"Connection", "Content-Type", "Content-Length", "Date", "Server", "Cache-Control", "Vary",
+		"Etag", "Last-Modified", "Set-Cookie", "X-Request-Id", "X-Forwarded-For"} {
+		got, ok := CanonicalKey(name)
+		if want := http.CanonicalHeaderKey(name); !ok || got != want {
+			t.Errorf("CanonicalKey(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"", "a b", "a:b", "a\tb", "caf\xc3\xa9", "a/b", "(a)", "a\x00"} {
+		if _, ok := CanonicalKey(name); ok {
+			t.Errorf("CanonicalKey(%q) accepted a non-token", name)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = CanonicalKey("Content-Type") }); n != 0 {
+		t.Errorf("CanonicalKey of a canonical name allocates %v times", n)
+	}
+}
+
+func TestHeaderSection(t *testing.T) {
+	for _, tt := range []struct {
+		in       string
+		n, lines int
+		ok       bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 25, 2, true},
+		{"HTTP/1.1 200 OK\r\n\r\n", 17, 1, true},
+		{"GET / HTTP/1.1\r\nHost: a\t\xff\r\n\r\n", 27, 2, true},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", 0, 0, false},
+		{"GET / HTTP/1.1\nHost: a\r\n\r\n", 0, 0, false},
+		{"GET / HTTP/1.1\r\nHost: a\r\r\n\r\n", 0, 0, false},
+		{"GET / HTTP/1.1\r\nHost: \x01\r\n\r\n", 0, 0, false},
+		{"GET / HTTP/1.1\r\nHost: \x7f\r\n\r\n", 0, 0, false},
+	} {
+		n, lines, ok := HeaderSection([]byte(tt.in))
+		if n != tt.n || lines != tt.lines || ok != tt.ok {
+			t.Errorf("HeaderSection(%q) = %d, %d, %v; want %d, %d, %v", tt.in, n, lines, ok, tt.n, tt.lines, tt.ok)
+		}
+	}
+}
+
+func TestTrimSPHT(t *testing.T) {
+	for in, want := range map[string]string{"": "", " \t ": "", " a b\t": "a b", "a": "a", "\ta\t\t": "a"} {
+		if got := TrimSPHT(in); got != want {
+			t.Errorf("TrimSPHT(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// headerSectionRef is HeaderSection written plainly, byte by byte.
+func headerSectionRef(buf []byte) (n, lines int, ok bool) {
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 || bytes.HasPrefix(buf, []byte("\r\n")) { // no section, or an empty start line
+		return 0, 0, false
+	}
+	for i := 0; i < end+2; i++ {
+		switch c := buf[i]; {
+		case c == '\r':
+			if buf[i+1] != '\n' {
+				return 0, 0, false
+			}
+			lines++
+			i++
+		case c == '\t', c >= ' ' && c != 0x7f:
+		default:
+			return 0, 0, false
+		}
+	}
+	return end + 2, lines, true
+}
+
+// FuzzHeaderSection holds the word-at-a-time scan to the plain one.
+func FuzzHeaderSection(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nX-Long-Field-Name: a long value\x7f\r\n\r\n"))
+	f.Add([]byte("\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		n, lines, ok := HeaderSection(in)
+		rn, rlines, rok := headerSectionRef(in)
+		if n != rn || lines != rlines || ok != rok {
+			t.Fatalf("HeaderSection(%q) = %d, %d, %v; want %d, %d, %v", in, n, lines, ok, rn, rlines, rok)
+		}
+	})
+}

@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/wardengw/warden/internal/httpsyntax"
+)
+
+// The upstream's response is untrusted input. parseResponse reads the
+// common case without textproto's copies and per-line allocations: an
+// HTTP/1.1 response whose whole header section is already buffered,
+// strictly well-formed (every line ends in CRLF, no obsolete line folding,
+// field names are tokens, no control bytes but HT, no DEL), with a final
+// status other than 204 and 304, framed by exactly one Content-Length of
+// plain digits, without Transfer-Encoding, Connection, Trailer or Pragma
+// fields, and not answering a HEAD request. Anything else, and anything
+// it is not sure of, it declines (consuming nothing) and http.ReadResponse
+// reads the response, with its checks and its errors. FuzzParseResponse
+// holds the two to the same result wherever parseResponse accepts.
+
+// maxLeanFields bounds the fields of a response parseResponse accepts.
+const maxLeanFields = 100
+
+// parseResponse parses the response at the start of buf, which holds the
+// bytes buffered so far. ok false declines the response. On success n is
+// the length of the status line and header section, and the body (of
+// res.ContentLength bytes) follows them; res.Body is left nil for the
+// caller.
+func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok bool) {
+	if req != nil && req.Method == http.MethodHead {
+		return nil, 0, false // no body despite the Content-Length
+	}
+	end, lines, ok := httpsyntax.HeaderSection(buf)
+	if !ok || lines-1 > maxLeanFields {
+		return nil, 0, false
+	}
+	s := string(buf[:end]) // the strings below share this copy
+	i := strings.IndexByte(s, '\r')
+	status, isV11 := strings.CutPrefix(s[:i], "HTTP/1.1 ")
+	if !isV11 || len(status) < 3 || (len(status) > 3 && status[3] != ' ') {
+		return nil, 0, false
+	}
+	code := 0
+	for _, c := range []byte(status[:3]) {
+		if c < '0' || c > '9' {
+			return nil, 0, false
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return nil, 0, false
+	}
+	h := make(http.Header, lines-1)
+	length := int64(-1)
+	ok = httpsyntax.Fields(s[i+2:], h, lines-1, func(key, v string) bool {
+		switch key {
+		case "Content-Length":
+			if length >= 0 {
+				return false
+			}
+			length = parseLength(v)
+			return length >= 0
+		case "Transfer-Encoding", "Connection", "Trailer", "Pragma":
+			return false
+		}
+		return true
+	})
+	if !ok || length < 0 {
+		return nil, 0, false // no length: delimited by the close, ReadResponse's case
+	}
+	return &http.Response{
+		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, ContentLength: length, Request: req,
+	}, end + 2, true
+}
+
+// parseLength parses a Content-Length of 1 to 18 digits; -1 for anything
+// else.
+func parseLength(v string) int64 {
+	if len(v) == 0 || len(v) > 18 {
+		return -1
+	}
+	n := int64(0)
+	for _, c := range []byte(v) {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}

@@ -1,0 +1,197 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// matchesStd fails t unless http.ReadResponse reads in the same response
+// as parseResponse from in, and the same body after it.
+func matchesStd(t *testing.T, in []byte, req *http.Request) {
+	t.Helper()
+	lean, n, ok := parseResponse(in, req)
+	if !ok {
+		t.Fatalf("parseResponse declined %q", in)
+	}
+	br := bufio.NewReaderSize(bytes.NewReader(in), len(in)+16)
+	std, err := http.ReadResponse(br, req)
+	if err != nil {
+		t.Fatalf("parseResponse accepted %q, which http.ReadResponse refuses: %v", in, err)
+	}
+	if lean.Status != std.Status || lean.StatusCode != std.StatusCode || lean.Proto != std.Proto ||
+		lean.ProtoMajor != std.ProtoMajor || lean.ProtoMinor != std.ProtoMinor ||
+		lean.ContentLength != std.ContentLength || lean.Close != std.Close || lean.Request != std.Request ||
+		lean.TransferEncoding != nil || std.TransferEncoding != nil || len(std.Trailer) != 0 || lean.Trailer != nil ||
+		lean.Uncompressed != std.Uncompressed || lean.TLS != std.TLS {
+		t.Fatalf("in %q:\nlean %+v\nstd  %+v", in, lean, std)
+	}
+	if !reflect.DeepEqual(lean.Header, std.Header) {
+		t.Fatalf("in %q: header\nlean %q\nstd  %q", in, lean.Header, std.Header)
+	}
+	if consumed := len(in) - br.Buffered(); consumed != n {
+		t.Fatalf("in %q: header section of %d bytes, ReadResponse read %d", in, n, consumed)
+	}
+	// The body: what the lean path reads after the header section.
+	stdBody, stdErr := io.ReadAll(std.Body)
+	leanBody := in[n:]
+	var leanErr error
+	if int64(len(leanBody)) >= lean.ContentLength {
+		leanBody = leanBody[:lean.ContentLength]
+	} else {
+		leanErr = io.ErrUnexpectedEOF
+	}
+	if !bytes.Equal(stdBody, leanBody) || !errors.Is(stdErr, leanErr) && !(stdErr == nil && leanErr == nil) {
+		t.Fatalf("in %q: body lean %q (%v), std %q (%v)", in, leanBody, leanErr, stdBody, stdErr)
+	}
+}
+
+func getRequest() *http.Request {
+	r, _ := http.NewRequest("GET", "https://up.example/x", nil)
+	return r
+}
+
+// TestParseResponse: the responses a usual upstream sends are parsed by
+// the lean parser, to what http.ReadResponse reads.
+func TestParseResponse(t *testing.T) {
+	for _, in := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\nDate: Sun, 29 Nov 2026 04:38:13 GMT\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabcEXTRA",
+		"HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 200 \r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 999 Whatever it is\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-lower-case: v\r\nX-UPPER: V\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\nset-cookie: c=3\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Spaces: \t padded value \t \r\nX-Empty:\r\nX-Obs-Text: caf\xc3\xa9\r\nContent-Length:  007 \r\n\r\n1234567",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\nX-1: a:b:c\r\n\r\nok",
+	} {
+		matchesStd(t, []byte(in), getRequest())
+	}
+}
+
+// TestParseResponseDeclines: everything outside the strict common case
+// is left to http.ReadResponse.
+func TestParseResponseDeclines(t *testing.T) {
+	head, _ := http.NewRequest("HEAD", "https://up.example/x", nil)
+	for _, tt := range []struct {
+		name, in string
+		req      *http.Request
+	}{
+		{"incomplete", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n", nil},
+		{"HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", head},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"HTTP/2", "HTTP/2.0 200 OK\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"1xx", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", nil},
+		{"204", "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", nil},
+		{"304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", nil},
+		{"short status", "HTTP/1.1 20 OK\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"long status", "HTTP/1.1 2000 OK\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"signed status", "HTTP/1.1 +20 OK\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"two spaces", "HTTP/1.1  200 OK\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"no length", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close", nil},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", nil},
+		{"chunked and length", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", nil},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"differing lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", nil},
+		{"list length", "HTTP/1.1 200 OK\r\nContent-Length: 1, 1\r\n\r\nx", nil},
+		{"signed length", "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx", nil},
+		{"empty length", "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\nx", nil},
+		{"huge length", "HTTP/1.1 200 OK\r\nContent-Length: 9999999999999999999\r\n\r\nx", nil},
+		{"connection", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"trailer", "HTTP/1.1 200 OK\r\nTrailer: X-T\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"pragma", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 1\r\n\r\nx", nil},
+		{"bare LF in field", "HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 1\r\n\r\nx", nil},
+		{"leading LF", "\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"bare CR", "HTTP/1.1 200 OK\r\nX-A: 1\rContent-Length: 1\r\n\r\nx", nil},
+		{"NUL", "HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"DEL", "HTTP/1.1 200 OK\r\nX-A: a\x7fb\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"folded", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"leading space", "HTTP/1.1 200 OK\r\n X-A: a\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"space before colon", "HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"no colon", "HTTP/1.1 200 OK\r\nX-A\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"empty name", "HTTP/1.1 200 OK\r\n: a\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"non-token name", "HTTP/1.1 200 OK\r\nX(A): a\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"too many fields", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: a\r\n", maxLeanFields) + "Content-Length: 1\r\n\r\nx", nil},
+	} {
+		req := tt.req
+		if req == nil {
+			req = getRequest()
+		}
+		if _, _, ok := parseResponse([]byte(tt.in), req); ok {
+			t.Errorf("%s: parseResponse accepted %q", tt.name, tt.in)
+		}
+	}
+}
+
+// FuzzParseResponse: wherever the lean parser accepts a response,
+// http.ReadResponse reads the same one from the same bytes.
+func FuzzParseResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhello"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-a: 1\r\nX-A: 2\r\n\r\nhi"))
+	f.Add([]byte("HTTP/1.1 404 \r\nContent-Length: 0\r\nX: \t\xff\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: a\r\n b\r\n\r\nabc"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if _, _, ok := parseResponse(in, getRequest()); ok {
+			matchesStd(t, in, getRequest())
+		}
+	})
+}
+
+// TestLeanResponseBody: a response the lean parser read has its body
+// read from the conn, to io.EOF with its last bytes; a body cut short is
+// io.ErrUnexpectedEOF and its conn is not pooled.
+func TestLeanResponseBody(t *testing.T) {
+	u, b := leanUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/short" {
+			_, _ = io.WriteString(w, "whole body")
+			return
+		}
+		conn, bw, _ := http.NewResponseController(w).Hijack()
+		defer conn.Close()
+		_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ncut")
+		_ = bw.Flush()
+	}, nil)
+	req, _ := http.NewRequest("GET", b.srv.URL+"/whole", nil)
+	res, err := u.h1.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, ok := res.Body.(*responseBody)
+	if !ok || body.rc != nil {
+		t.Fatalf("body %T not read by the lean parser", res.Body)
+	}
+	p := make([]byte, 64)
+	n, err := res.Body.Read(p)
+	if string(p[:n]) != "whole body" || err != io.EOF {
+		t.Fatalf("read %q, %v; want the whole body with io.EOF", p[:n], err)
+	}
+	if len(u.h1.idle) != 1 {
+		t.Fatalf("%d idle conns after the body's end, want 1", len(u.h1.idle))
+	}
+	res.Body.Close()
+
+	req, _ = http.NewRequest("GET", b.srv.URL+"/short", nil)
+	res, err = u.h1.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(res.Body)
+	if string(got) != "cut" || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("read %q, %v; want \"cut\", io.ErrUnexpectedEOF", got, err)
+	}
+	res.Body.Close()
+	if len(u.h1.idle) != 0 {
+		t.Fatalf("%d idle conns after a body cut short", len(u.h1.idle))
+	}
+	wantOK(t, do(t, u, "GET", "/whole", ""), "whole body")
+	wantDials(t, u, 2)
+}
