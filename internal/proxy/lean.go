@@ -161,20 +161,10 @@ func ishex(c byte) bool {
 // Request.Write would send, with one flush.
 func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 	in, u := lr.in, lr.u
-	uri := in.URL.RequestURI() // the target has no base path and no query: the client's own
-	if ctlByte(uri) {
-		return errors.New("net/http: can't write control character in Request.URL")
+	// The target has no base path and no query: the URI is the client's own.
+	if err := writeRequestHead(bw, in.Method, in.URL.RequestURI(), u.target.Host); err != nil {
+		return err
 	}
-	method := in.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	bw.WriteString(method)
-	bw.WriteByte(' ')
-	bw.WriteString(uri)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(u.target.Host)
-	bw.WriteString("\r\n")
 	// ReverseProxy sets an absent User-Agent to "", so none is sent.
 	if ua := in.Header["User-Agent"]; len(ua) > 0 && !listed(lr.conn, "User-Agent") && strings.TrimSpace(ua[0]) != "" {
 		writeField(bw, "User-Agent", ua[0])
@@ -183,7 +173,7 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 	if lr.body != nil {
 		n = in.ContentLength
 	}
-	if n > 0 || method == "POST" || method == "PUT" || method == "PATCH" {
+	if n > 0 || in.Method == "POST" || in.Method == "PUT" || in.Method == "PATCH" {
 		var num [20]byte
 		bw.WriteString("Content-Length: ")
 		bw.Write(strconv.AppendInt(num[:0], n, 10))

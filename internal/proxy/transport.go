@@ -522,12 +522,12 @@ func (pc *pconn) release(stop func() bool, keep bool) {
 // for this subset (eligible: header fields valid, no chunked body, no
 // trailers), and flushes once. Field values are trimmed as Request.Write
 // trims them; they hold no CR or LF (eligible).
-func writeRequest(bw *bufio.Writer, req *http.Request, body *[]byte) error {
-	uri := req.URL.RequestURI()
+// writeRequestHead writes the request line and the Host field, refusing
+// control bytes in the URI as Request.Write does.
+func writeRequestHead(bw *bufio.Writer, method, uri, host string) error {
 	if ctlByte(uri) {
 		return errors.New("net/http: can't write control character in Request.URL")
 	}
-	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
@@ -535,8 +535,15 @@ func writeRequest(bw *bufio.Writer, req *http.Request, body *[]byte) error {
 	bw.WriteByte(' ')
 	bw.WriteString(uri)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(requestHost(req))
+	bw.WriteString(host)
 	bw.WriteString("\r\n")
+	return nil
+}
+
+func writeRequest(bw *bufio.Writer, req *http.Request, body *[]byte) error {
+	if err := writeRequestHead(bw, req.Method, req.URL.RequestURI(), requestHost(req)); err != nil {
+		return err
+	}
 	if ua, ok := req.Header["User-Agent"]; !ok {
 		bw.WriteString("User-Agent: Go-http-client/1.1\r\n")
 	} else if len(ua) > 0 && textproto.TrimString(ua[0]) != "" {
@@ -545,7 +552,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request, body *[]byte) error {
 	if req.Close {
 		bw.WriteString("Connection: close\r\n")
 	}
-	if n := req.ContentLength; n > 0 || (n == 0 && (method == "POST" || method == "PUT" || method == "PATCH")) {
+	if n := req.ContentLength; n > 0 || (n == 0 && (req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH")) {
 		var num [20]byte
 		bw.WriteString("Content-Length: ")
 		bw.Write(strconv.AppendInt(num[:0], n, 10))
