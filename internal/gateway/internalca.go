@@ -69,6 +69,9 @@ type internalCASource struct {
 	// moved); Run closes the channel it receives once done, a renewal
 	// included. Tests drive renewals with it instead of waiting.
 	check chan chan struct{}
+	// revoked wakes Run when the CA learns of a revocation (buffered: a
+	// wake-up is never lost, never blocks the CA).
+	revoked chan struct{}
 }
 
 var _ ManagedCertificate = (*internalCASource)(nil)
@@ -87,8 +90,14 @@ func (g *Gateway) newInternalCASource(c *config.Config, spec *config.InternalCAC
 	s := &internalCASource{
 		ca: g.authority, spec: *spec, now: now, log: g.log.With("certificate", "internal_ca", "names", spec.Names), audit: g.audit,
 		path:  c.InternalCACertPath(g.authority.IssuerID, *spec),
-		check: make(chan chan struct{}),
+		check: make(chan chan struct{}), revoked: make(chan struct{}, 1),
 	}
+	g.authority.OnRevoke(func() {
+		select {
+		case s.revoked <- struct{}{}:
+		default:
+		}
+	})
 	stale, err := s.load(g.ctx)
 	switch {
 	case err == nil && s.now().Before(renewAt(stale.Leaf)):
@@ -165,6 +174,8 @@ func (s *internalCASource) Run(ctx context.Context, renewed func()) {
 			return
 		case <-t.C:
 		case ack = <-s.check:
+			t.Stop()
+		case <-s.revoked: // perhaps ours: revokedAt will tell
 			t.Stop()
 		}
 	}

@@ -538,3 +538,32 @@ func TestInternalCAReload(t *testing.T) {
 	}
 	conn.Close()
 }
+
+// TestInternalCARevocationWakesRenewal: a revocation made by another
+// process replaces the served certificate as soon as the gateway's CA
+// learns of it (here: at the next CRL request), without a scheduled check.
+func TestInternalCARevocationWakesRenewal(t *testing.T) {
+	e := newICAEnv(t)
+	first := e.servedHTTPS()
+	records, err := store.Open(filepath.Join(e.dir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer records.Close()
+	if err := ca.RevokeRecord(context.Background(), records, ca.IssuerID(e.inter), first.SerialNumber, "keyCompromise", e.now()); err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: e.tlsConfig()}}
+	resp, err := c.Get(e.httpsURL("/.well-known/warden/pki/crl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ev := e.waitEvent(nth("certificate_renewed", 1))
+	if ev.Reason != "revoked" || ev.Fields["previous_serial"] != serialOf(first) {
+		t.Fatalf("event: %+v", ev)
+	}
+	if got := e.servedHTTPS(); got.SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Fatal("the revoked certificate is still served")
+	}
+}

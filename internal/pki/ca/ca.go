@@ -434,8 +434,10 @@ func (c *CA) OCSPURL() string {
 	return c.cfg.PublishURL + "/ocsp"
 }
 
-// onRevoke registers f, called after each revocation this CA records.
-func (c *CA) onRevoke(f func()) {
+// OnRevoke registers f, called when this CA learns of a revocation: one it
+// records, or one another process recorded, seen at the next status read.
+// f must not block.
+func (c *CA) OnRevoke(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.listeners = append(c.listeners, f)

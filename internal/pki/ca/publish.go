@@ -106,7 +106,7 @@ func NewPublisher(c *CA, log *slog.Logger) *Publisher {
 			p.keyHash[h] = digest(h, spki.PublicKey.RightAlign())
 		}
 	}
-	c.onRevoke(p.Invalidate)
+	c.OnRevoke(p.Invalidate)
 	return p
 }
 
