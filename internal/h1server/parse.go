@@ -1,6 +1,7 @@
 package h1server
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,9 +21,9 @@ import (
 // FuzzParseRequest holds the two to the same result wherever parseRequest
 // accepts; the framing guard has checked the same bytes before.
 //
-// On success n is the length of the request line and header section;
+// The request has context ctx. On success n is the length of the request line and header section;
 // the fields are valid (names tokens, values without control bytes).
-func parseRequest(buf []byte, limit int64) (req *http.Request, n int, ok bool) {
+func parseRequest(ctx context.Context, buf []byte, limit int64) (req *http.Request, n int, ok bool) {
 	end, lines, ok := httpsyntax.HeaderSection(buf)
 	if !ok || int64(end+2) > limit {
 		return nil, 0, false
@@ -57,9 +58,12 @@ func parseRequest(buf []byte, limit int64) (req *http.Request, n int, ok bool) {
 		return nil, 0, false
 	}
 	delete(h, "Host") // as ReadRequest: the field is req.Host
-	return &http.Request{
+	// WithContext copies the literal, which stays on the stack: one
+	// allocation for the request, with its context.
+	lit := http.Request{
 		Method: method, URL: u, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Body: http.NoBody, Host: host, RequestURI: target,
 		Close: hasToken(h["Connection"], "close"),
-	}, end + 2, true
+	}
+	return lit.WithContext(ctx), end + 2, true
 }

@@ -3,6 +3,7 @@ package h1server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +20,7 @@ const noLimit = 1 << 20
 // parseRequest from in, and consumes the same bytes.
 func matchesStd(t *testing.T, in []byte) {
 	t.Helper()
-	lean, n, ok := parseRequest(in, noLimit)
+	lean, n, ok := parseRequest(context.Background(), in, noLimit)
 	if !ok {
 		t.Fatalf("parseRequest declined %q", in)
 	}
@@ -103,15 +104,15 @@ func TestParseRequestDeclines(t *testing.T) {
 		{"empty name", "GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n"},
 		{"non-token name", "GET / HTTP/1.1\r\nHost: a\r\nX/Y: 1\r\n\r\n"},
 	} {
-		if _, _, ok := parseRequest([]byte(tt.in), noLimit); ok {
+		if _, _, ok := parseRequest(context.Background(), []byte(tt.in), noLimit); ok {
 			t.Errorf("%s: parseRequest accepted %q", tt.name, tt.in)
 		}
 	}
 	in := []byte("GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + strings.Repeat("p", 100) + "\r\n\r\n")
-	if _, _, ok := parseRequest(in, int64(len(in)-1)); ok {
+	if _, _, ok := parseRequest(context.Background(), in, int64(len(in)-1)); ok {
 		t.Error("parseRequest accepted a header section over the limit")
 	}
-	if _, _, ok := parseRequest(in, int64(len(in))); !ok {
+	if _, _, ok := parseRequest(context.Background(), in, int64(len(in))); !ok {
 		t.Error("parseRequest declined a header section at the limit")
 	}
 }
@@ -124,7 +125,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n"))
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if _, _, ok := parseRequest(in, noLimit); ok {
+		if _, _, ok := parseRequest(context.Background(), in, noLimit); ok {
 			matchesStd(t, in)
 		}
 	})
@@ -136,7 +137,7 @@ func FuzzParseRequest(f *testing.F) {
 // request both times.
 func TestLeanAndStdRequestsServedAlike(t *testing.T) {
 	const raw = "GET /a%2Fb/c?x=1 HTTP/1.1\r\nHost: gw.example\r\nUser-Agent: t\r\nAccept: */*\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n"
-	if _, _, ok := parseRequest([]byte(raw), noLimit); !ok {
+	if _, _, ok := parseRequest(context.Background(), []byte(raw), noLimit); !ok {
 		t.Fatal("the lean parser declines the test request")
 	}
 	seen := make(chan string, 2)
@@ -183,7 +184,7 @@ func TestLeanRequestHijackKeepsHeaderDeadline(t *testing.T) {
 	send(t, c, "GET /first HTTP/1.1\r\nHost: a\r\n\r\n")
 	readResponse(t, br, "GET")
 	const hijack = "GET /hijack HTTP/1.1\r\nHost: a\r\n\r\n"
-	if _, _, ok := parseRequest([]byte(hijack), noLimit); !ok {
+	if _, _, ok := parseRequest(context.Background(), []byte(hijack), noLimit); !ok {
 		t.Fatal("the lean parser declines the test request")
 	}
 	send(t, c, hijack)

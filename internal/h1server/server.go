@@ -336,8 +336,12 @@ func (c *conn) serveOne() bool {
 		peek, _ := c.br.Peek(4)
 		_, _ = c.br.Discard(numLeadingCRorLF(peek))
 	}
+	// The request's context is made first: the lean parse builds the
+	// request with it rather than copying the request to add it.
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
 	c.cr.limit = s.maxHeaderBytes()
-	req, parsed, err := c.readRequest(hdrDeadline, deadlineSet)
+	req, parsed, err := c.readRequest(ctx, hdrDeadline, deadlineSet)
 	tooLarge := c.cr.limit == 0
 	c.cr.limit = -1
 	if err != nil {
@@ -388,9 +392,6 @@ func (c *conn) serveOne() bool {
 	if d := s.WriteTimeout; d > 0 {
 		_ = c.rwc.SetWriteDeadline(now.Add(d))
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	req = req.WithContext(ctx)
-	w.req = req
 	c.cr.wholeDeadline = wholeDeadline
 	c.cr.begin(cancel, !hasBody)
 
@@ -464,7 +465,7 @@ func (c *conn) writeError(code int, detail string) {
 	_ = bw.Flush()
 }
 
-// readRequest reads the next request: parseRequest's lean parse of what
+// readRequest reads the next request, with context ctx: parseRequest's lean parse of what
 // is buffered when it accepts it (fieldsValid: it has checked the
 // fields), else http.ReadRequest, with the read deadline at hdrDeadline
 // (unless deadlineSet). A request parseRequest accepts has no body and
@@ -472,9 +473,9 @@ func (c *conn) writeError(code int, detail string) {
 // deadline need not be set (every later read sets its own: the next
 // request's idle wait or header read, the client-gone watch, close's
 // drain; Hijack sets it for the hijacker).
-func (c *conn) readRequest(hdrDeadline time.Time, deadlineSet bool) (req *http.Request, fieldsValid bool, err error) {
+func (c *conn) readRequest(ctx context.Context, hdrDeadline time.Time, deadlineSet bool) (req *http.Request, fieldsValid bool, err error) {
 	if buf, err := c.br.Peek(c.br.Buffered()); err == nil {
-		if req, n, ok := parseRequest(buf, c.s.maxHeaderBytes()); ok {
+		if req, n, ok := parseRequest(ctx, buf, c.s.maxHeaderBytes()); ok {
 			_, _ = c.br.Discard(n) // buffered: cannot fail
 			c.skippedDeadline, c.hdrDeadline = !deadlineSet, hdrDeadline
 			return req, true, nil
@@ -485,7 +486,10 @@ func (c *conn) readRequest(hdrDeadline time.Time, deadlineSet bool) (req *http.R
 	}
 	c.skippedDeadline = false
 	req, err = http.ReadRequest(c.br)
-	return req, false, err
+	if err != nil {
+		return nil, false, err
+	}
+	return req.WithContext(ctx), false, nil
 }
 
 // checkRequest applies net/http's server-side request checks to what

@@ -13,7 +13,6 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,8 +74,32 @@ var (
 	errBodyClosed       = errors.New("http: read on closed response body")
 )
 
-// aLongTimeAgo is a deadline that has passed: reads fail at once.
-var aLongTimeAgo = time.Unix(1, 0)
+// probeConn is the TCP conn under a pooled conn's *tls.Conn. While
+// probing, its reads fail at once with errProbe: pconn.usable then learns
+// whether crypto/tls holds records it has read ahead without a deadline
+// update or an error allocation per request.
+type probeConn struct {
+	net.Conn
+	probing bool // set and read only by the goroutine using the pconn
+}
+
+// Read implements net.Conn.
+func (c *probeConn) Read(p []byte) (int, error) {
+	if c.probing {
+		return 0, errProbe
+	}
+	return c.Conn.Read(p)
+}
+
+// errProbe is probeConn's refusal. It is a temporary net.Error, so
+// crypto/tls does not keep it as the conn's permanent error.
+var errProbe error = probeError{}
+
+type probeError struct{}
+
+func (probeError) Error() string   { return "proxy: read-ahead probe" }
+func (probeError) Timeout() bool   { return true }
+func (probeError) Temporary() bool { return true }
 
 // eligible reports whether the lean path serves req.
 func (t *h1Transport) eligible(req *http.Request) bool {
@@ -255,7 +278,8 @@ func (t *h1Transport) dial(ctx context.Context) (*pconn, error) {
 	}
 	pc := &pconn{t: t, raw: raw, conn: raw, gen: gen}
 	if t.tlsConfig != nil {
-		tc := tls.Client(raw, t.tlsConfig)
+		pc.probe.Conn = raw
+		tc := tls.Client(&pc.probe, t.tlsConfig)
 		hctx, cancel := context.WithTimeout(ctx, t.handshakeTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
@@ -338,11 +362,15 @@ func (t *h1Transport) closeIdle() {
 type pconn struct {
 	t         *h1Transport
 	raw       net.Conn // TCP
-	conn      net.Conn // raw or the *tls.Conn over it
+	conn      net.Conn // raw or the *tls.Conn over it (reading through probe)
+	probe     probeConn
 	rc        syscall.RawConn
 	br        *bufio.Reader // reads through pconn.Read
 	bw        *bufio.Writer
 	readLimit int64
+	// clearRead: the header timeout's read deadline is still set and
+	// must be cleared before the next read from the conn (the body's).
+	clearRead bool
 	gen       uint64
 	reused    bool
 	idleTimer *time.Timer
@@ -362,6 +390,11 @@ func (pc *pconn) Read(p []byte) (int, error) {
 	}
 	if int64(len(p)) > pc.readLimit {
 		p = p[:pc.readLimit]
+	}
+	if pc.clearRead && !pc.probe.probing {
+		// (usable's probe never reaches the socket: it may leave it.)
+		pc.clearRead = false
+		_ = pc.conn.SetReadDeadline(time.Time{})
 	}
 	n, err := pc.conn.Read(p)
 	pc.readLimit -= int64(n)
@@ -394,17 +427,13 @@ func (pc *pconn) usable() bool {
 		return false
 	}
 	if pc.conn != pc.raw {
-		// Records crypto/tls has read ahead: a read with a passed
-		// deadline returns them, or times out without a syscall. The
-		// socket was checked first: the passed deadline fails it too.
-		// The deadline is cleared here only without a header timeout:
-		// with one, roundTrip sets the deadlines before anything else.
-		_ = pc.conn.SetReadDeadline(aLongTimeAgo)
+		// Records crypto/tls has read ahead: a read returns them, or
+		// finds it needs more bytes, which probe refuses at once without
+		// a syscall (the socket was checked first) or a deadline.
+		pc.probe.probing = true
 		_, err := pc.br.Peek(1)
-		if pc.t.headerTimeout <= 0 {
-			_ = pc.conn.SetReadDeadline(time.Time{})
-		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+		pc.probe.probing = false
+		if err != errProbe {
 			return false
 		}
 	}
@@ -427,6 +456,7 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 		// bounded together: the standard transport bounds only the
 		// second, and a stalled upstream could block the first forever.
 		_ = pc.conn.SetDeadline(time.Now().Add(d))
+		pc.clearRead = false
 	}
 	if err := out.writeTo(pc.bw); err != nil {
 		return fail(noResponseError{err})
@@ -472,9 +502,11 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 	}
 	pc.readLimit = math.MaxInt64
 	if pc.t.headerTimeout > 0 {
-		// The body has no deadline, as with the standard transport. The
+		// The body has no deadline, as with the standard transport: Read
+		// clears it before the body's first read from the conn, so a
+		// body already buffered with the header costs no update. The
 		// write deadline may stay: the next exchange sets both first.
-		_ = pc.conn.SetReadDeadline(time.Time{})
+		pc.clearRead = true
 	}
 	keep := !res.Close && !close
 	if lean && res.ContentLength == 0 {

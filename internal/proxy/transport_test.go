@@ -592,3 +592,37 @@ func TestErrorPathIsClients(t *testing.T) {
 		})
 	}
 }
+
+// TestLeanBodyNoHeaderDeadline: the response header timeout does not
+// bound the body. The header phase's read deadline is cleared only
+// before the body's first read from the conn; here it is moved into the
+// past (as if the body came after the header timeout) before the rest of
+// the body is sent, and the body must still be read whole.
+func TestLeanBodyNoHeaderDeadline(t *testing.T) {
+	release := make(chan struct{})
+	u, b := leanUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		_, _ = io.WriteString(w, "first")
+		http.NewResponseController(w).Flush()
+		<-release
+		_, _ = io.WriteString(w, "later")
+	}, nil)
+	req, _ := http.NewRequest("GET", b.srv.URL+"/slow-body", nil)
+	res, err := u.h1.RoundTrip(req)
+	if err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	pc := res.Body.(*responseBody).pc
+	if !pc.clearRead {
+		close(release)
+		t.Fatal("the header deadline is not marked for clearing")
+	}
+	_ = pc.conn.SetReadDeadline(time.Unix(1, 0))
+	close(release)
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || string(body) != "firstlater" {
+		t.Fatalf("body %q, %v; want %q", body, err, "firstlater")
+	}
+}
