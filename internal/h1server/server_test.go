@@ -330,8 +330,10 @@ func TestIdleTimeout(t *testing.T) {
 	readResponse(t, br, "GET")
 	begin := time.Now()
 	wantClosed(t, br)
-	if d := time.Since(begin); d < idle {
-		t.Fatalf("closed after %v, before the idle timeout %v", d, idle)
+	// ReadTimeout (5 s) is the fallback an ignored IdleTimeout would hit:
+	// closing well before it shows IdleTimeout applied.
+	if d := time.Since(begin); d < idle || d > 2500*time.Millisecond {
+		t.Fatalf("closed after %v, want the idle timeout %v, not the 5 s read timeout", d, idle)
 	}
 }
 
@@ -341,9 +343,14 @@ func TestSlowHeadersCutOff(t *testing.T) {
 	addr := start(t, &Server{ReadHeaderTimeout: 150 * time.Millisecond, ReadTimeout: 5 * time.Second, Handler: http.HandlerFunc(echo)})
 	c, br := dial(t, addr)
 	send(t, c, "GET /x HTTP/1.1\r\nHost: a\r\n")
+	begin := time.Now()
 	b, _ := io.ReadAll(br)
 	if len(b) != 0 {
 		t.Fatalf("answered %q", b)
+	}
+	// Well before the 5 s ReadTimeout an ignored ReadHeaderTimeout would hit.
+	if d := time.Since(begin); d > 2500*time.Millisecond {
+		t.Fatalf("cut after %v: ReadHeaderTimeout (150ms) did not apply", d)
 	}
 }
 

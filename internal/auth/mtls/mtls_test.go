@@ -2,9 +2,11 @@ package mtls_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -284,6 +286,10 @@ func TestRevocation(t *testing.T) {
 		{"revoked under soft_fail", mtls.RevocationSoftFail, keyCompromise, false, 401, mtls.ReasonRevoked},
 		{"hard_fail, responder down", "", down, false, 401, mtls.ReasonRevocationUnavailable},
 		{"soft_fail, responder down", mtls.RevocationSoftFail, down, false, 200, ""},
+		// soft_fail forgives only an outside source that could not answer.
+		{"soft_fail, own CA has no record", mtls.RevocationSoftFail, &revocation.UnavailableError{Reason: revocation.ReasonLocalUnknown}, false, 401, mtls.ReasonRevocationUnavailable},
+		{"soft_fail, own CA store unreadable", mtls.RevocationSoftFail, &revocation.UnavailableError{Reason: revocation.ReasonLocalUnavailable, Cause: errors.New("disk I/O error")}, false, 401, mtls.ReasonRevocationUnavailable},
+		{"soft_fail, request abandoned", mtls.RevocationSoftFail, &revocation.UnavailableError{Reason: revocation.ReasonOCSPUnreachable, Cause: context.Canceled}, false, 401, mtls.ReasonRevocationUnavailable},
 		{"hard_fail, no checker", mtls.RevocationHardFail, nil, true, 401, mtls.ReasonRevocationUnavailable},
 		{"off", mtls.RevocationOff, keyCompromise, false, 200, ""},
 	}
