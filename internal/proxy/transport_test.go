@@ -626,3 +626,47 @@ func TestLeanBodyNoHeaderDeadline(t *testing.T) {
 		t.Fatalf("body %q, %v; want %q", body, err, "firstlater")
 	}
 }
+
+// TestLeanUpstreamSmugglingResponses: an upstream answering with
+// smuggling-shaped framing never gets a second response onto the
+// connection: the ambiguous answer is refused (502) or read as net/http
+// reads it, and the connection is never pooled for the next request, which
+// never sees the smuggled bytes.
+func TestLeanUpstreamSmugglingResponses(t *testing.T) {
+	const smuggled = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"
+	for _, tt := range []struct {
+		name, raw string
+		refused   bool // must be 502
+	}{
+		{"CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nevil\r\n0\r\n\r\n" + smuggled, false},
+		{"two different CL", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 12\r\n\r\nevil" + smuggled, true},
+		{"negative CL", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nevil" + smuggled, true},
+		{"bare LF fields", "HTTP/1.1 200 OK\nContent-Length: 4\n\nevil" + smuggled, false},
+		{"obs-fold CL", "HTTP/1.1 200 OK\r\nX-A: 1\r\n Content-Length: 40\r\nContent-Length: 4\r\n\r\nevil" + smuggled, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan struct{})
+			t.Cleanup(func() { close(done) })
+			u, _ := leanUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/evil" {
+					_, _ = io.WriteString(w, "fine")
+					return
+				}
+				conn, bw, _ := http.NewResponseController(w).Hijack()
+				defer conn.Close()
+				_, _ = bw.WriteString(tt.raw)
+				_ = bw.Flush()
+				<-done // the conn stays open: only its bytes may keep it out of the pool
+			}, nil)
+			rec := do(t, u, "GET", "/evil", "")
+			if tt.refused && rec.Code != http.StatusBadGateway {
+				t.Fatalf("ambiguous response passed on: %d %q", rec.Code, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), "smuggled") {
+				t.Fatalf("the smuggled response reached the client: %q", rec.Body)
+			}
+			wantOK(t, do(t, u, "GET", "/next", ""), "fine")
+			wantDials(t, u, 2)
+		})
+	}
+}
