@@ -107,6 +107,9 @@ routes:
       - type: mtls
         ca_files: [ca.pem]
         revocation: {{or .Revocation "off"}}
+{{- with .MaxConnectionAge}}
+        max_connection_age: {{.}}
+{{- end}}
         consumers:
           - name: client-a
             match:

@@ -39,7 +39,7 @@ func (g *Gateway) newHTTPSServer(h config.HTTPSListener) *http.Server {
 		// The framing guard refuses oversized headers first, through the
 		// deny path (HSTS, problem+json); net/http's own limit is a backstop.
 		MaxHeaderBytes: int(h.MaxHeaderBytes) + 4096,
-		ConnContext:    framing.ConnContext,
+		ConnContext:    g.connContext,
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams:      250,
@@ -64,7 +64,7 @@ func (g *Gateway) newH1Server(h config.HTTPSListener) *h1server.Server {
 		// deny path; this is the backstop, as for net/http.
 		MaxHeaderBytes: int(h.MaxHeaderBytes) + 4096,
 		BaseContext:    context.WithValue(context.Background(), http.ServerContextKey, g.https),
-		ConnContext:    framing.ConnContext,
+		ConnContext:    g.connContext,
 		// The server's own refusals (a malformed request line) carry HSTS
 		// too.
 		ErrorHeader: func() http.Header {
@@ -147,10 +147,14 @@ func connTLS(r *http.Request) *tls.ConnectionState { return r.TLS }
 
 type connStartKey struct{}
 
-// connContext records the framing guard and when the connection was
-// accepted, for policies that bound a connection's age.
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(framing.ConnContext(ctx, c), connStartKey{}, time.Now())
+// connContext records the connection's start, on the gateway's clock (the
+// one max_connection_age is checked against), next to its framing guard.
+func (g *Gateway) connContext(ctx context.Context, c net.Conn) context.Context {
+	now := time.Now()
+	if g.env0Now != nil {
+		now = g.env0Now()
+	}
+	return context.WithValue(framing.ConnContext(ctx, c), connStartKey{}, now)
 }
 
 func connStart(r *http.Request) time.Time {
