@@ -70,6 +70,7 @@ const (
 var (
 	errUnexpectedSwitch = errors.New("upstream switched protocols without an upgrade request")
 	errTooMany1xx       = errors.New("upstream sent too many 1xx responses")
+	errBadStatus        = errors.New("upstream sent a status code outside 100-599")
 	errHeaderTooLarge   = fmt.Errorf("upstream response headers exceed %d bytes", maxResponseHeaderBytes)
 	errBodyClosed       = errors.New("http: read on closed response body")
 )
@@ -473,6 +474,9 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 		res, lean, err = pc.readResponse(req)
 		if err != nil {
 			return fail(err)
+		}
+		if res.StatusCode < 100 || res.StatusCode > 599 {
+			return fail(errBadStatus) // no client could be given it (net/http would panic writing it)
 		}
 		if res.StatusCode >= 200 {
 			break

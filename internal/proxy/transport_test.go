@@ -642,6 +642,8 @@ func TestLeanUpstreamSmugglingResponses(t *testing.T) {
 		{"two different CL", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 12\r\n\r\nevil" + smuggled, true},
 		{"negative CL", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nevil" + smuggled, true},
 		{"bare LF fields", "HTTP/1.1 200 OK\nContent-Length: 4\n\nevil" + smuggled, false},
+		{"status below 100", "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n" + smuggled, true},
+		{"status above 599", "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n" + smuggled, true},
 		{"obs-fold CL", "HTTP/1.1 200 OK\r\nX-A: 1\r\n Content-Length: 40\r\nContent-Length: 4\r\n\r\nevil" + smuggled, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
