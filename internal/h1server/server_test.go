@@ -545,3 +545,30 @@ func FuzzServeConn(f *testing.F) {
 		}
 	})
 }
+
+// TestNoResponseSplitting: a header value carrying CR or LF (say, an
+// upstream value or a reflected input) cannot start a field or a second
+// response on the wire, and a field name that is not a token is dropped, as
+// net/http does; in the response header and in trailers alike.
+func TestNoResponseSplitting(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Evil", "a\r\nSet-Cookie: pwned=1\r\n\r\nHTTP/1.1 200 OK")
+		h["Bad Name"] = []string{"x"}
+		h.Set("Trailer", "X-Trail")
+		_, _ = io.WriteString(w, "body")
+		h.Set("X-Trail", "t\nSet-Cookie: pwned=2")
+	})})
+	c, br := dial(t, addr)
+	send(t, c, "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	raw, _ := io.ReadAll(br)
+	for _, line := range strings.Split(string(raw), "\n") {
+		l := strings.ToLower(strings.TrimRight(line, "\r"))
+		if strings.HasPrefix(l, "set-cookie") || strings.HasPrefix(l, "bad name") || strings.HasPrefix(l, "http/1.1 200") && line != strings.SplitN(string(raw), "\n", 2)[0] {
+			t.Fatalf("injected line %q on the wire:\n%s", line, raw)
+		}
+	}
+	if !strings.Contains(string(raw), "X-Evil: a  Set-Cookie: pwned=1    HTTP/1.1 200 OK") {
+		t.Fatalf("the value was not kept on one line:\n%s", raw)
+	}
+}
