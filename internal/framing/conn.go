@@ -2,6 +2,7 @@ package framing
 
 import (
 	"bytes"
+	"github.com/wardengw/warden/internal/httpsyntax"
 	"io"
 	"net"
 	"sync/atomic"
@@ -372,9 +373,11 @@ func (c *Conn) field(line []byte) {
 			c.violate(ReasonDuplicateCL)
 		default:
 			c.sawCL = true
-			if c.n, ok = decimal(value); !ok {
+			n, ok := httpsyntax.ParseLength(value)
+			if !ok {
 				c.violate(ReasonBadCL)
 			}
+			c.n = uint64(n)
 		}
 	case equalFold(name, "transfer-encoding"):
 		switch {

@@ -1,23 +1,11 @@
 package framing
 
+import "github.com/wardengw/warden/internal/httpsyntax"
+
 var (
 	sp   = []byte{' '}
 	semi = []byte{';'}
 )
-
-// tchar: RFC 9110 token bytes, the set net/textproto accepts in names.
-// vchar: field-value bytes (VCHAR, obs-text, SP, HTAB), the set
-// net/textproto accepts in values.
-var tchar, vchar = func() (t, v [256]bool) {
-	for b := range 256 {
-		t[b] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
-		v[b] = b >= 0x20 && b != 0x7f || b == '\t'
-	}
-	for _, b := range []byte("!#$%&'*+-.^_`|~") {
-		t[b] = true
-	}
-	return t, v
-}()
 
 // trimCRLF strips the line's CRLF; ok is false for a bare LF ending.
 func trimCRLF(line []byte) (l []byte, ok bool) {
@@ -37,7 +25,7 @@ func fieldLine(line []byte) (name, value []byte, ok bool) {
 		return nil, nil, false
 	}
 	i := 0
-	for i < len(l) && tchar[l[i]] {
+	for i < len(l) && httpsyntax.IsTokenByte(l[i]) {
 		i++
 	}
 	if i == 0 || i == len(l) || l[i] != ':' { // also obs-fold and "name :"
@@ -45,7 +33,7 @@ func fieldLine(line []byte) (name, value []byte, ok bool) {
 	}
 	v := l[i+1:]
 	for _, b := range v {
-		if !vchar[b] {
+		if !httpsyntax.IsValueByte(b) {
 			return nil, nil, false
 		}
 	}
@@ -73,21 +61,6 @@ func equalFold(b []byte, s string) bool {
 		}
 	}
 	return true
-}
-
-// decimal parses a Content-Length: 1 to 18 digits, nothing else.
-func decimal(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return n, true
 }
 
 // hex parses a chunk size as net/http does: 1 to 16 hex digits.

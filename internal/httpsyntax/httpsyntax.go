@@ -32,6 +32,31 @@ func init() {
 	}
 }
 
+// IsTokenByte reports whether b may appear in a token (a method, a field
+// name): RFC 9110 tchar, what net/textproto accepts in names.
+func IsTokenByte(b byte) bool { return tokenByte[b] }
+
+// IsValueByte reports whether b may appear in a field value: VCHAR,
+// obs-text, SP and HTAB, what net/textproto accepts in values.
+func IsValueByte(b byte) bool { return lineByte[b] }
+
+// ParseLength parses a Content-Length of 1 to 18 decimal digits and nothing
+// else (no sign, no space, no comma); ok is false for anything else. 18
+// digits keep it below 2^63.
+func ParseLength[T string | []byte](v T) (n int64, ok bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
 // HeaderSection returns the length of the start line and header section
 // at the start of buf, up to and including the CRLF of its last line
 // (the empty line's CRLF follows), and its number of lines, start line

@@ -93,3 +93,23 @@ func FuzzHeaderSection(f *testing.F) {
 		}
 	})
 }
+
+// TestParseLength: 1 to 18 digits and nothing else, for strings and bytes
+// alike (the framing guard and the upstream response parser share it).
+func TestParseLength(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		n    int64
+		good bool
+	}{
+		{"0", 0, true}, {"42", 42, true}, {"999999999999999999", 999999999999999999, true},
+		{"", 0, false}, {"1000000000000000000", 0, false}, {"-1", 0, false}, {"+1", 0, false},
+		{" 1", 0, false}, {"1 ", 0, false}, {"4, 4", 0, false}, {"0x10", 0, false}, {"١", 0, false},
+	} {
+		n, ok := ParseLength(tt.in)
+		nb, okb := ParseLength([]byte(tt.in))
+		if ok != tt.good || ok && n != tt.n || n != nb || ok != okb {
+			t.Errorf("ParseLength(%q) = %d %v (bytes %d %v), want %d %v", tt.in, n, ok, nb, okb, tt.n, tt.good)
+		}
+	}
+}

@@ -59,8 +59,9 @@ func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok
 			if length >= 0 {
 				return false
 			}
-			length = parseLength(v)
-			return length >= 0
+			n, ok := httpsyntax.ParseLength(v)
+			length = n
+			return ok
 		case "Transfer-Encoding", "Connection", "Trailer", "Pragma":
 			return false
 		}
@@ -73,20 +74,4 @@ func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok
 		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: length, Request: req,
 	}, end + 2, true
-}
-
-// parseLength parses a Content-Length of 1 to 18 digits; -1 for anything
-// else.
-func parseLength(v string) int64 {
-	if len(v) == 0 || len(v) > 18 {
-		return -1
-	}
-	n := int64(0)
-	for _, c := range []byte(v) {
-		if c < '0' || c > '9' {
-			return -1
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n
 }
