@@ -115,13 +115,8 @@ func (u *Upstream) leanEligible(r *http.Request, lr *leanRequest) bool {
 		case "Te":
 			lr.te = httpguts.HeaderValuesContainsToken(vv, "trailers")
 		}
-		if !httpguts.ValidHeaderFieldName(k) {
+		if !validField(k, vv) {
 			return false
-		}
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return false
-			}
 		}
 	}
 	if !httpguts.ValidHeaderFieldValue(r.Host) {

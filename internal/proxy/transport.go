@@ -126,13 +126,23 @@ func (t *h1Transport) eligible(req *http.Request) bool {
 			return false
 		}
 		// Invalid fields are refused by the standard transport, with its error.
-		if !httpguts.ValidHeaderFieldName(k) {
+		if !validField(k, vv) {
 			return false
 		}
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return false
-			}
+	}
+	return true
+}
+
+// validField reports whether a header field may be written as it is: a
+// token name and values without CR, LF or other control bytes. The lean
+// paths leave anything else to the standard ones, which refuse it.
+func validField(k string, vv []string) bool {
+	if !httpguts.ValidHeaderFieldName(k) {
+		return false
+	}
+	for _, v := range vv {
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return false
 		}
 	}
 	return true
