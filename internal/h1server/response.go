@@ -511,18 +511,10 @@ func appendField(b []byte, k string, vv []string) []byte {
 
 // writeValues writes k's values as appendField renders them.
 func writeValues(bw *bufio.Writer, k string, vv []string) {
-	if len(vv) == 0 || !httpguts.ValidHeaderFieldName(k) {
+	if len(vv) == 0 {
 		return
 	}
-	for _, v := range vv {
-		bw.WriteString(k)
-		bw.WriteString(": ")
-		if hasNewline(v) {
-			v = newlineToSpace.Replace(v)
-		}
-		bw.WriteString(textproto.TrimString(v))
-		bw.WriteString("\r\n")
-	}
+	_, _ = bw.Write(appendField(bw.AvailableBuffer(), k, vv))
 }
 
 // writeFields writes h's fields less those in exclude.
