@@ -86,7 +86,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x, sw := &st.x, &st.sw
 	st.id[0] = x.ID
 	h["X-Request-Id"] = st.id[:] // capacity 1: an append copies
-	r = r.WithContext(policy.WithExchange(r.Context(), x))
+	r = policy.AttachExchange(r, x)
 	sw.ResponseWriter = w
 	rm := rt.noRoute // the matched route's cached metric children once routed
 	defer func() {

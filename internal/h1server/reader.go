@@ -35,8 +35,8 @@ type connReader struct {
 	aborted bool // end interrupted the watch's read
 	hasByte bool // byteBuf holds a byte the watch read
 	byteBuf [1]byte
-	err     error              // the watch saw the client go away
-	cancel  context.CancelFunc // the running request's context
+	err     error           // the watch saw the client go away
+	req     *requestContext // the running request's context
 	// wholeDeadline is the request's read deadline (ReadTimeout), which
 	// the watch's read keeps, as net/http's background read does.
 	wholeDeadline time.Time
@@ -75,9 +75,9 @@ func (cr *connReader) Read(p []byte) (int, error) {
 
 // begin is called before the handler; arm is true when the request has
 // no body left to read.
-func (cr *connReader) begin(cancel context.CancelFunc, arm bool) {
+func (cr *connReader) begin(req *requestContext, arm bool) {
 	cr.mu.Lock()
-	cr.running, cr.cancel = true, cancel
+	cr.running, cr.req = true, req
 	cr.mu.Unlock()
 	if arm {
 		cr.arm()
@@ -124,8 +124,8 @@ func (cr *connReader) watchRead() {
 	}
 	if err != nil && !(cr.aborted && isTimeout(err)) {
 		cr.err = err
-		if cr.cancel != nil {
-			cr.cancel()
+		if cr.req != nil {
+			cr.req.cancel(context.Canceled)
 		}
 	}
 	cr.inRead = false
@@ -140,7 +140,7 @@ func (cr *connReader) end() {
 		w.Stop()
 	}
 	cr.mu.Lock()
-	cr.running, cr.armed, cr.cancel = false, false, nil
+	cr.running, cr.armed, cr.req = false, false, nil
 	if cr.inRead {
 		cr.aborted = true
 		_ = cr.c.rwc.SetReadDeadline(aLongTimeAgo)

@@ -28,6 +28,7 @@ const bufferBeforeChunking = 2048
 // once at the end of the response.
 type response struct {
 	c      *conn
+	ctx    requestContext // req's context
 	req    *http.Request
 	header http.Header
 	body   *reqBody // nil without a request body

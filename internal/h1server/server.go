@@ -336,10 +336,16 @@ func (c *conn) serveOne() bool {
 		peek, _ := c.br.Peek(4)
 		_, _ = c.br.Discard(numLeadingCRorLF(peek))
 	}
-	// The request's context is made first: the lean parse builds the
-	// request with it rather than copying the request to add it.
-	ctx, cancel := context.WithCancel(c.ctx)
-	defer cancel()
+	// The response, which holds the request's context, is made first:
+	// the lean parse builds the request with the context rather than
+	// copying the request to add it.
+	w := &response{c: c, header: make(http.Header), contentLength: -1}
+	ctx := &w.ctx
+	ctx.init(c.ctx)
+	defer ctx.cancel(context.Canceled)
+	if c.ctx.Done() != nil { // a cancellable conn context (not the gateway's): pass its end on
+		defer context.AfterFunc(c.ctx, func() { ctx.cancel(c.ctx.Err()) })()
+	}
 	c.cr.limit = s.maxHeaderBytes()
 	req, parsed, err := c.readRequest(ctx, hdrDeadline, deadlineSet)
 	tooLarge := c.cr.limit == 0
@@ -369,7 +375,7 @@ func (c *conn) serveOne() bool {
 	req.RemoteAddr = c.remote
 	req.TLS = c.tls
 
-	w := &response{c: c, req: req, header: make(http.Header), contentLength: -1, isHEAD: req.Method == http.MethodHead}
+	w.req, w.isHEAD = req, req.Method == http.MethodHead
 	w.wants10KeepAlive = req.ProtoMajor == 1 && req.ProtoMinor == 0 && hasToken(req.Header["Connection"], "keep-alive")
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	expect := first(req.Header["Expect"])
@@ -393,11 +399,11 @@ func (c *conn) serveOne() bool {
 		_ = c.rwc.SetWriteDeadline(now.Add(d))
 	}
 	c.cr.wholeDeadline = wholeDeadline
-	c.cr.begin(cancel, !hasBody)
+	c.cr.begin(ctx, !hasBody)
 
 	ok := c.runHandler(w)
 	c.cr.end()
-	cancel()
+	ctx.cancel(context.Canceled)
 	if !ok || c.hijacked {
 		return false
 	}

@@ -93,6 +93,23 @@ func WithExchange(ctx context.Context, x *Exchange) context.Context {
 	return context.WithValue(ctx, exchangeKey{}, x)
 }
 
+// valueHolder is a request context that can carry one value itself
+// (internal/h1server's): attaching the Exchange to it takes neither a
+// derived context nor a copy of the request.
+type valueHolder interface {
+	HoldValue(key, val any) bool
+}
+
+// AttachExchange returns r carrying x: r itself when its context can hold
+// x (it must not be shared with another goroutine yet: call it first
+// thing in the handler), else a copy of r with a derived context.
+func AttachExchange(r *http.Request, x *Exchange) *http.Request {
+	if h, ok := r.Context().(valueHolder); ok && h.HoldValue(exchangeKey{}, x) {
+		return r
+	}
+	return r.WithContext(WithExchange(r.Context(), x))
+}
+
 // ExchangeOf returns the request's Exchange, or nil outside the gateway.
 func ExchangeOf(r *http.Request) *Exchange {
 	x, _ := r.Context().Value(exchangeKey{}).(*Exchange)

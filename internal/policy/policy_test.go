@@ -227,3 +227,45 @@ func TestWriteJSON(t *testing.T) {
 		}
 	}
 }
+
+// holderCtx is a request context that can hold one value, as
+// internal/h1server's does.
+type holderCtx struct {
+	context.Context
+	key, val any
+}
+
+func (c *holderCtx) HoldValue(key, val any) bool {
+	if c.key != nil {
+		return false
+	}
+	c.key, c.val = key, val
+	return true
+}
+
+func (c *holderCtx) Value(key any) any {
+	if key == c.key {
+		return c.val
+	}
+	return c.Context.Value(key)
+}
+
+// TestAttachExchange: a context that can hold the Exchange keeps the same
+// request; any other gets a copy with a derived context; either way
+// ExchangeOf finds it, and a second Exchange never replaces the first
+// in a holder (the copy path carries it instead).
+func TestAttachExchange(t *testing.T) {
+	x1, x2 := &Exchange{ID: "one"}, &Exchange{ID: "two"}
+	plain := httptest.NewRequest("GET", "/", nil)
+	if r := AttachExchange(plain, x1); r == plain || ExchangeOf(r) != x1 || ExchangeOf(plain) != nil {
+		t.Fatal("plain context: want a copy carrying the Exchange, the original untouched")
+	}
+	held := plain.WithContext(&holderCtx{Context: context.Background()})
+	r := AttachExchange(held, x1)
+	if r != held || ExchangeOf(r) != x1 {
+		t.Fatal("holder context: want the same request carrying the Exchange")
+	}
+	if r2 := AttachExchange(r, x2); r2 == r || ExchangeOf(r2) != x2 || ExchangeOf(r) != x1 {
+		t.Fatal("second Exchange: want a derived copy, the holder's value unchanged")
+	}
+}

@@ -456,7 +456,7 @@ func (pc *pconn) usable() bool {
 // been read to its end or closed.
 func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.Response, error) {
 	ctx := req.Context()
-	stop := context.AfterFunc(ctx, pc.abortFn)
+	stop := afterFunc(ctx, pc.abortFn)
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		pc.close()
@@ -744,4 +744,14 @@ func newH1Transport(cfg *UpstreamConfig, target *url.URL, fallback *http.Transpo
 		maxIdle:          cfg.MaxIdleConnsPerHost,
 		fallback:         fallback,
 	}
+}
+
+// afterFunc is context.AfterFunc(ctx, f), through ctx's own AfterFunc
+// when it has one (internal/h1server's request context): the same
+// contract, without context.AfterFunc's allocations on every exchange.
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
