@@ -115,7 +115,7 @@ func (cr *connReader) watchRead() {
 	}
 	cr.armed = false
 	cr.inRead = true
-	_ = cr.c.rwc.SetReadDeadline(cr.wholeDeadline) // under the lock: end's abort comes after
+	cr.c.setReadDeadline(cr.wholeDeadline) // under the lock: end's abort comes after
 	cr.mu.Unlock()
 	n, err := cr.c.rwc.Read(cr.byteBuf[:])
 	cr.mu.Lock()
@@ -143,7 +143,7 @@ func (cr *connReader) end() {
 	cr.running, cr.armed, cr.req = false, false, nil
 	if cr.inRead {
 		cr.aborted = true
-		_ = cr.c.rwc.SetReadDeadline(aLongTimeAgo)
+		cr.c.setReadDeadline(aLongTimeAgo)
 		for cr.inRead {
 			cr.cond.Wait()
 		}

@@ -430,7 +430,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c.cr.end()
 	if c.skippedDeadline { // the hijacker gets the read deadline the request had
-		_ = c.rwc.SetReadDeadline(c.hdrDeadline)
+		c.setReadDeadline(c.hdrDeadline)
 	}
 	if err := c.bw.Flush(); err != nil {
 		return nil, nil, err
@@ -443,11 +443,21 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // SetReadDeadline lets handlers change the read deadline
 // (http.ResponseController).
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.cr.mu.Lock() // the watch may set it too
+	defer w.c.cr.mu.Unlock()
+	w.c.readDL = t
+	return w.c.rwc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline lets handlers change the write deadline
 // (http.ResponseController).
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.cr.mu.Lock()
+	defer w.c.cr.mu.Unlock()
+	w.c.writeDL = t
+	return w.c.rwc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex lets the handler read the request body after writing
 // the response starts (http.ResponseController).

@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/wardengw/warden/internal/deadline"
 )
 
 // DefaultWatchDelay is how long a request runs before its connection is
@@ -243,6 +245,37 @@ type conn struct {
 	skippedDeadline bool
 	hdrDeadline     time.Time
 	linger          bool // unread request bytes may remain: half-close and drain before closing
+	// readDL and writeDL are the deadlines last set on rwc (zero: none,
+	// or not known), so that the per-request ones are moved only when
+	// they must be (internal/deadline). The conn's goroutine uses them
+	// outside the handler; while a handler runs, they are set under
+	// cr.mu (the watch, ResponseController).
+	readDL, writeDL time.Time
+}
+
+func (c *conn) setReadDeadline(t time.Time) {
+	c.readDL = t
+	_ = c.rwc.SetReadDeadline(t)
+}
+
+func (c *conn) setWriteDeadline(t time.Time) {
+	c.writeDL = t
+	_ = c.rwc.SetWriteDeadline(t)
+}
+
+// extendReadDeadline bounds the next reads by at least now+d (at most
+// d/16 more), moving the deadline only if the one set is earlier.
+func (c *conn) extendReadDeadline(now time.Time, d time.Duration) {
+	if t, ok := deadline.Next(c.readDL, now, d); ok {
+		c.setReadDeadline(t)
+	}
+}
+
+// extendWriteDeadline is extendReadDeadline for writes.
+func (c *conn) extendWriteDeadline(now time.Time, d time.Duration) {
+	if t, ok := deadline.Next(c.writeDL, now, d); ok {
+		c.setWriteDeadline(t)
+	}
 }
 
 var (
@@ -302,9 +335,9 @@ func (c *conn) serve() {
 				return
 			}
 			if d := c.s.idleTimeout(); d > 0 {
-				_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+				c.extendReadDeadline(time.Now(), d)
 			} else {
-				_ = c.rwc.SetReadDeadline(time.Time{})
+				c.setReadDeadline(time.Time{})
 			}
 			_, err := c.br.Peek(1)
 			if !c.s.setActive(c) || err != nil {
@@ -332,7 +365,7 @@ func (c *conn) serveOne() bool {
 	if c.lastPOST {
 		// RFC 7230 section 3.5 tolerance, as net/http (and the framing
 		// guard, which must stay in step) apply it.
-		_ = c.rwc.SetReadDeadline(hdrDeadline)
+		c.setReadDeadline(hdrDeadline)
 		peek, _ := c.br.Peek(4)
 		_, _ = c.br.Discard(numLeadingCRorLF(peek))
 	}
@@ -392,11 +425,11 @@ func (c *conn) serveOne() bool {
 		req.Body = b
 		w.body = b
 		if !wholeDeadline.Equal(hdrDeadline) {
-			_ = c.rwc.SetReadDeadline(wholeDeadline)
+			c.setReadDeadline(wholeDeadline)
 		}
 	}
 	if d := s.WriteTimeout; d > 0 {
-		_ = c.rwc.SetWriteDeadline(now.Add(d))
+		c.extendWriteDeadline(now, d)
 	}
 	c.cr.wholeDeadline = wholeDeadline
 	c.cr.begin(ctx, !hasBody)
@@ -448,7 +481,7 @@ func (c *conn) close() {
 		if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
-		_ = c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		c.setReadDeadline(time.Now().Add(500 * time.Millisecond))
 		_, _ = io.CopyN(io.Discard, c.rwc, 4<<20)
 	}
 	c.rwc.Close()
@@ -462,7 +495,7 @@ func (c *conn) writeError(code int, detail string) {
 		text += ": " + detail
 	}
 	bw := c.bw
-	_ = c.rwc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.setWriteDeadline(time.Now().Add(5 * time.Second))
 	bw.WriteString("HTTP/1.1 " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n")
 	if c.s.ErrorHeader != nil {
 		writeFields(bw, c.s.ErrorHeader(), nil)
@@ -488,7 +521,7 @@ func (c *conn) readRequest(ctx context.Context, hdrDeadline time.Time, deadlineS
 		}
 	}
 	if !deadlineSet {
-		_ = c.rwc.SetReadDeadline(hdrDeadline)
+		c.setReadDeadline(hdrDeadline)
 	}
 	c.skippedDeadline = false
 	req, err = http.ReadRequest(c.br)

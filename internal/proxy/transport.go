@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/wardengw/warden/internal/deadline"
 )
 
 // h1Transport is the hop's HTTP/1.1 round tripper for the common exchange:
@@ -382,9 +384,13 @@ type pconn struct {
 	// clearRead: the header timeout's read deadline is still set and
 	// must be cleared before the next read from the conn (the body's).
 	clearRead bool
-	gen       uint64
-	reused    bool
-	idleTimer *time.Timer
+	// readDL and writeDL are the deadlines last set on conn (zero: none),
+	// so that the header timeout's are moved only when they must be
+	// (internal/deadline).
+	readDL, writeDL time.Time
+	gen             uint64
+	reused          bool
+	idleTimer       *time.Timer
 
 	abortFn  func()
 	peekFn   func(fd uintptr) bool
@@ -405,11 +411,30 @@ func (pc *pconn) Read(p []byte) (int, error) {
 	if pc.clearRead && !pc.probe.probing {
 		// (usable's probe never reaches the socket: it may leave it.)
 		pc.clearRead = false
+		pc.readDL = time.Time{}
 		_ = pc.conn.SetReadDeadline(time.Time{})
 	}
 	n, err := pc.conn.Read(p)
 	pc.readLimit -= int64(n)
 	return n, err
+}
+
+// boundExchange bounds the conn's reads and writes by now+d (at most
+// d/16 more), moving each deadline only if it must.
+func (pc *pconn) boundExchange(now time.Time, d time.Duration) {
+	rt, setR := deadline.Next(pc.readDL, now, d)
+	wt, setW := deadline.Next(pc.writeDL, now, d)
+	switch {
+	case setR && setW:
+		_ = pc.conn.SetDeadline(rt) // rt == wt: one call
+		pc.readDL, pc.writeDL = rt, rt
+	case setR:
+		_ = pc.conn.SetReadDeadline(rt)
+		pc.readDL = rt
+	case setW:
+		_ = pc.conn.SetWriteDeadline(wt)
+		pc.writeDL = wt
+	}
 }
 
 func (pc *pconn) close() { pc.closeOne.Do(func() { pc.conn.Close() }) }
@@ -466,7 +491,7 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 		// Writing the request and reading the response headers are
 		// bounded together: the standard transport bounds only the
 		// second, and a stalled upstream could block the first forever.
-		_ = pc.conn.SetDeadline(time.Now().Add(d))
+		pc.boundExchange(time.Now(), d)
 		pc.clearRead = false
 	}
 	if err := out.writeTo(pc.bw); err != nil {
