@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -63,9 +64,35 @@ func TestParseRequest(t *testing.T) {
 		"GET /x HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCookie: b=2\r\nAuthorization: Bearer x.y.z\r\n\r\n",
 		"GET /x HTTP/1.1\r\nHost: \r\n\r\n",
 		"GET /x HTTP/1.1\r\nHost: bad host\r\n\r\n",
+		// unusual targets: some read by plainTarget, others by url.ParseRequestURI
+		"GET /a%2Fb HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a?b#c HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a#b?c HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a;b=c,d:e@f$g&h+i~j_k.l-m HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a!b'c(d)e*f HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET //x HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a?? HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a?b? HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /?%zz HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /?a=[1]&b={2}|\"<>\\^` HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /?caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+		// as many header lines as a leanRequest holds values for, and more
+		"GET /x HTTP/1.1\r\nHost: a\r\n" + fieldLines(leanVals-1) + "\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\n" + fieldLines(leanVals) + "\r\n",
 	} {
 		matchesStd(t, []byte(in))
 	}
+}
+
+// fieldLines returns n field lines, some with the same name.
+func fieldLines(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "X-%d: %d\r\n", i%4, i)
+	}
+	return b.String()
 }
 
 // TestParseRequestDeclines: everything outside the strict common case is
@@ -83,6 +110,8 @@ func TestParseRequestDeclines(t *testing.T) {
 		{"two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n"},
 		{"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n"},
 		{"bad escape", "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n"},
+		{"tab in target", "GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n"},
+		{"tab in query", "GET /a?b\tc HTTP/1.1\r\nHost: a\r\n\r\n"},
 		{"no host", "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n"},
 		{"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
 		{"body", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"},
@@ -124,11 +153,51 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("GET /a%20b?x=%2F HTTP/1.1\r\nhost: a:1\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n"))
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"))
+	for _, target := range []string{"/a%2Fb", "/a b", "/\xc3\xa9", "/a?b#c", "/a;b", "//x", "/a?", "/?%zz",
+		"/a!b", "/a?b?", "/a\tb", "/?a\tb", "/?\xff"} {
+		f.Add([]byte("GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n"))
+	}
+	f.Add([]byte("GET /x HTTP/1.1\r\nHost: a\r\n" + fieldLines(leanVals) + "\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if _, _, ok := parseRequest(context.Background(), in, noLimit); ok {
 			matchesStd(t, in)
 		}
 	})
+}
+
+// TestPlainTarget: wherever plainTarget reads a target, it reads what
+// url.ParseRequestURI does, for every byte in every part of a target;
+// and it reads the usual targets.
+func TestPlainTarget(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := string([]byte{byte(c)})
+		for _, target := range []string{"/" + b, "/a" + b + "b", "/a" + b + "?q", "/a?" + b, "/a?q" + b + "r", "/a?" + b + "?"} {
+			var u url.URL
+			if !plainTarget(target, &u) {
+				continue
+			}
+			std, err := url.ParseRequestURI(target)
+			if err != nil || !reflect.DeepEqual(&u, std) {
+				t.Errorf("plainTarget(%q) = %#v; ParseRequestURI: %#v, %v", target, u, std, err)
+			}
+		}
+	}
+	for _, target := range []string{"/", "/public/bench", "/ro/bench", "//x", "/a;b", "/a?", "/a?x=1&y=%2F&z=a+b", "/a?b?c"} {
+		if !plainTarget(target, new(url.URL)) {
+			t.Errorf("plainTarget declines %q", target)
+		}
+	}
+}
+
+// TestParseAllocs: a usual request costs parseRequest the copy of its
+// header section, the header map (its struct and its first group) and
+// the leanRequest.
+func TestParseAllocs(t *testing.T) {
+	in := []byte("GET /public/bench?x=1 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = parseRequest(ctx, in, noLimit) }); n > 4 {
+		t.Errorf("parseRequest allocates %v times, want 4", n)
+	}
 }
 
 // TestLeanAndStdRequestsServedAlike: on a kept-alive conn the first

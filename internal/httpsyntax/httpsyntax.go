@@ -154,13 +154,14 @@ func TrimSPHT(s string) string {
 }
 
 // Fields parses the header section's field lines in s (each ending in
-// CRLF, as HeaderSection checked) into h, with values in one backing
-// array of n strings (n: the number of lines), each key's slice capped
-// so that an append copies. visit sees each canonical key and its
-// trimmed value before it is stored; false from visit, or a line that is
-// not "token: value", makes Fields return false.
-func Fields(s string, h http.Header, n int, visit func(key, value string) bool) bool {
-	vals := make([]string, n)
+// CRLF, as HeaderSection checked) into h. The values are stored in vals,
+// the caller's backing array, which must hold a string for every line of
+// s (the caller passes one it allocated with the message, so that the
+// values cost no allocation of their own); each key's slice is capped so
+// that an append copies instead of overwriting the next value. visit sees
+// each canonical key and its trimmed value before it is stored; false from
+// visit, or a line that is not "token: value", makes Fields return false.
+func Fields(s string, h http.Header, vals []string, visit func(key, value string) bool) bool {
 	for s != "" {
 		i := strings.IndexByte(s, '\r')
 		line := s[:i]

@@ -3,6 +3,7 @@ package httpsyntax
 import (
 	"bytes"
 	"net/http"
+	"reflect"
 	"testing"
 )
 
@@ -55,6 +56,31 @@ func TestTrimSPHT(t *testing.T) {
 		if got := TrimSPHT(in); got != want {
 			t.Errorf("TrimSPHT(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestFields: the values land in the caller's array, each key's slice
+// capped so that an append does not overwrite the next value; visit can
+// refuse a field, and a line without a colon is refused.
+func TestFields(t *testing.T) {
+	vals := make([]string, 4)
+	h := http.Header{}
+	if !Fields("a: 1\r\nB:\t2 \r\nA: 3\r\nc-d: 4\r\n", h, vals, func(string, string) bool { return true }) {
+		t.Fatal("Fields refused a valid section")
+	}
+	want := http.Header{"A": {"1", "3"}, "B": {"2"}, "C-D": {"4"}}
+	if !reflect.DeepEqual(h, want) || vals[0] != "1" || vals[1] != "2" || vals[2] != "4" {
+		t.Fatalf("Fields: %q, vals %q; want %q", h, vals, want)
+	}
+	h["B"] = append(h["B"], "x")
+	if vals[2] != "4" || !reflect.DeepEqual(h["C-D"], []string{"4"}) {
+		t.Fatalf("an append overwrote the next value: vals %q", vals)
+	}
+	if Fields("A: 1\r\nB: 2\r\n", http.Header{}, vals, func(k, _ string) bool { return k != "B" }) {
+		t.Error("Fields ignored visit's false")
+	}
+	if Fields("A: 1\r\nB\r\n", http.Header{}, vals, func(string, string) bool { return true }) {
+		t.Error("Fields accepted a line without a colon")
 	}
 }
 

@@ -26,7 +26,8 @@ const maxLeanFields = 100
 // bytes buffered so far. ok false declines the response. On success n is
 // the length of the status line and header section, and the body (of
 // res.ContentLength bytes) follows them; res.Body is left nil for the
-// caller.
+// caller. A usual response costs the copy of its header section, its
+// header map and one leanResponse.
 func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok bool) {
 	if req != nil && req.Method == http.MethodHead {
 		return nil, 0, false // no body despite the Content-Length
@@ -51,9 +52,14 @@ func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return nil, 0, false
 	}
+	l := new(leanResponse)
+	vals := l.vals[:]
+	if lines-1 > len(vals) {
+		vals = make([]string, lines-1)
+	}
 	h := make(http.Header, lines-1)
 	length := int64(-1)
-	ok = httpsyntax.Fields(s[i+2:], h, lines-1, func(key, v string) bool {
+	ok = httpsyntax.Fields(s[i+2:], h, vals, func(key, v string) bool {
 		switch key {
 		case "Content-Length":
 			if length >= 0 {
@@ -70,8 +76,22 @@ func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok
 	if !ok || length < 0 {
 		return nil, 0, false // no length: delimited by the close, ReadResponse's case
 	}
-	return &http.Response{
+	l.res = http.Response{
 		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: length, Request: req,
-	}, end + 2, true
+	}
+	return &l.res, end + 2, true
+}
+
+// leanVals is the number of header fields whose values fit in a
+// leanResponse; a response with more has its own values array. 9: as
+// many as the leanResponse's heap size class (288 bytes with Go 1.26)
+// holds.
+const leanVals = 9
+
+// leanResponse holds a response parseResponse returns together with the
+// backing array of its header values: one allocation instead of two.
+type leanResponse struct {
+	res  http.Response
+	vals [leanVals]string
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -51,6 +52,15 @@ func matchesStd(t *testing.T, in []byte, req *http.Request) {
 	}
 }
 
+// fieldLines returns n field lines, some with the same name.
+func fieldLines(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "X-%d: %d\r\n", i%4, i)
+	}
+	return b.String()
+}
+
 func getRequest() *http.Request {
 	r, _ := http.NewRequest("GET", "https://up.example/x", nil)
 	return r
@@ -71,6 +81,9 @@ func TestParseResponse(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nX-Spaces: \t padded value \t \r\nX-Empty:\r\nX-Obs-Text: caf\xc3\xa9\r\nContent-Length:  007 \r\n\r\n1234567",
 		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
 		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\nX-1: a:b:c\r\n\r\nok",
+		// as many fields as a leanResponse holds values for, and more
+		"HTTP/1.1 200 OK\r\n" + fieldLines(leanVals-1) + "Content-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n" + fieldLines(leanVals) + "Content-Length: 0\r\n\r\n",
 	} {
 		matchesStd(t, []byte(in), getRequest())
 	}
@@ -139,11 +152,23 @@ func FuzzParseResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 404 \r\nContent-Length: 0\r\nX: \t\xff\r\n\r\n"))
 	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: a\r\n b\r\n\r\nabc"))
 	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\n" + fieldLines(leanVals) + "Content-Length: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if _, _, ok := parseResponse(in, getRequest()); ok {
 			matchesStd(t, in, getRequest())
 		}
 	})
+}
+
+// TestParseResponseAllocs: a usual response costs parseResponse the copy
+// of its header section, the header map (its struct and its first group)
+// and the leanResponse.
+func TestParseResponseAllocs(t *testing.T) {
+	in := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\nDate: Sun, 29 Nov 2026 04:38:13 GMT\r\n\r\nhello")
+	req := getRequest()
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = parseResponse(in, req) }); n > 4 {
+		t.Errorf("parseResponse allocates %v times, want 4", n)
+	}
 }
 
 // TestLeanResponseBody: a response the lean parser read has its body
