@@ -19,6 +19,7 @@ import (
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/gateway"
+	"github.com/wardengw/warden/internal/gctune"
 )
 
 // exitError carries a process exit code.
@@ -95,7 +96,13 @@ func run(ctx context.Context, c *config.Config, warns []config.Warning, ready fu
 		return err
 	}
 	defer closeAudit()
-	g, err := gateway.New(c, warns, gateway.Options{Audit: aud, Log: log})
+	// The GC heap floor (server.gc_heap_floor): started before the
+	// gateway so that its start-up allocations already benefit, set again
+	// on each reload, and the GC percent restored when run returns.
+	gc := gctune.Start(uint64(c.Server.GCHeapFloor), log)
+	defer gc.Stop()
+	g, err := gateway.New(c, warns, gateway.Options{Audit: aud, Log: log,
+		OnReload: func(c *config.Config) { gc.SetFloor(uint64(c.Server.GCHeapFloor)) }})
 	if err != nil {
 		return err
 	}

@@ -44,10 +44,11 @@ func TestServeReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cfg := func(version string) string {
+	cfg := func(version, floor string) string {
 		return fmt.Sprintf(`server:
   https:
     address: %s
+%s
 tls:
   certificates:
     - cert_file: server.pem
@@ -66,13 +67,18 @@ routes:
             X-Version: %s
 audit:
   file: audit.jsonl
-`, addr, up.URL, version)
+`, addr, floor, up.URL, version)
 	}
 	cfgPath := filepath.Join(dir, "warden.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg("v1")), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(cfg("v1", "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(wardenBin, "serve", "-c", cfgPath)
+	for _, kv := range os.Environ() { // GOGC would switch the GC heap floor off
+		if !strings.HasPrefix(kv, "GOGC=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	logs := watchLines(t, cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -90,17 +96,19 @@ audit:
 		return string(b), err
 	}
 	logs.waitFor(t, "warden listening")
+	logs.waitFor(t, `msg="GC heap floor" floor_bytes=33554432`) // the default
 	if v, err := get(); err != nil || v != "v1" {
 		t.Fatalf("before reload: %q %v", v, err)
 	}
 
-	if err := os.WriteFile(cfgPath, []byte(cfg("v2")), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(cfg("v2", "  gc_heap_floor: 64MiB")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	logs.waitFor(t, `msg="configuration reloaded" trigger=sighup`)
+	logs.waitFor(t, `msg="GC heap floor" floor_bytes=67108864`) // applied by the reload
 	if !auditHas(t, filepath.Join(dir, "audit.jsonl"), "config_reloaded", "sighup") {
 		t.Error("no config_reloaded audit event for the SIGHUP")
 	}

@@ -57,6 +57,11 @@ type Server struct {
 	Admin           *AdminListener    `yaml:"admin"`
 	TrustedProxies  []string          `yaml:"trusted_proxies"`
 	ShutdownTimeout time.Duration     `yaml:"shutdown_timeout"`
+	// GCHeapFloor is the heap growth the garbage collector always allows
+	// over the live heap (internal/gctune): fewer collections under load
+	// for up to this much more heap. 0 turns it off; ignored when GOGC is
+	// set in the environment.
+	GCHeapFloor ByteSize `yaml:"gc_heap_floor"`
 }
 
 // HTTPSListener is the TLS listener that serves the routes.

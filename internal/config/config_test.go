@@ -110,6 +110,31 @@ func TestDefaultsAreSafe(t *testing.T) {
 	}
 }
 
+// TestGCHeapFloor checks that a missing gc_heap_floor takes the default
+// and that 0 (off) is kept.
+func TestGCHeapFloor(t *testing.T) {
+	dir := testDir(t)
+	for _, tt := range []struct {
+		name, yaml string
+		want       ByteSize
+	}{
+		{"missing: default", "", DefaultGCHeapFloor},
+		{"0: off", "server:\n  gc_heap_floor: 0\n", 0},
+		{"set", "server:\n  gc_heap_floor: 64MiB\n", 64 << 20},
+		{"the maximum", "server:\n  gc_heap_floor: 16GiB\n", MaxGCHeapFloor},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := parseIn(t, dir, tt.yaml+base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Server.GCHeapFloor != tt.want {
+				t.Errorf("gc_heap_floor = %d, want %d", c.Server.GCHeapFloor, tt.want)
+			}
+		})
+	}
+}
+
 // TestErrors checks that each bad config is refused with the right
 // position and reason.
 func TestErrors(t *testing.T) {
@@ -153,6 +178,10 @@ func TestErrors(t *testing.T) {
 			[]string{"routes[0].path_prefix:", "never be reached"}},
 		{"any-method route next to a methods route", base + "    path_prefix: /a/\n  - name: a-get\n    upstream: api\n    path_prefix: /a/\n    methods: [GET]\n",
 			[]string{`routes[1].methods: route "a-get" and route "api" share host and path prefix`}},
+		{"gc_heap_floor too large", "server:\n  gc_heap_floor: 17GiB\n" + base,
+			[]string{"warden.yaml:2:18: server.gc_heap_floor: must be from 0 (off) to 16GiB"}},
+		{"negative gc_heap_floor", "server:\n  gc_heap_floor: -1MiB\n" + base,
+			[]string{"warden.yaml:2:18: server.gc_heap_floor: expected a size"}},
 		{"not yaml", "tls: [\n", []string{"warden.yaml"}},
 		{"empty", "", []string{"the file is empty"}},
 	}

@@ -20,6 +20,8 @@ const (
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultMaxBodyBytes      = 10 << 20
 	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultGCHeapFloor       = 32 << 20
+	MaxGCHeapFloor           = 16 << 30
 
 	DefaultProfile               = "intermediate"
 	DefaultSessionTicketRotation = 24 * time.Hour
@@ -77,6 +79,10 @@ func (c *Config) applyDefaults() {
 	setDefault(&h.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setDefault(&h.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDefault(&c.Server.ShutdownTimeout, DefaultShutdownTimeout)
+	// 0 is a setting (off): only a missing key takes the default.
+	if _, set := c.pos["server.gc_heap_floor"]; !set {
+		c.Server.GCHeapFloor = DefaultGCHeapFloor
+	}
 	if c.Server.Admin != nil {
 		setDefault(&c.Server.Admin.Address, DefaultAdminAddress)
 	}

@@ -97,6 +97,9 @@ func (v *validator) server() {
 	if s.HTTPS.MaxHeaderBytes < 4<<10 {
 		v.errorf("server.https.max_header_bytes", "must be at least 4KiB")
 	}
+	if s.GCHeapFloor < 0 || s.GCHeapFloor > MaxGCHeapFloor {
+		v.errorf("server.gc_heap_floor", "must be from 0 (off) to 16GiB: a larger floor lets the heap grow that far before the collector runs")
+	}
 	if s.HTTP != nil {
 		if s.HTTP.Address == "" {
 			v.errorf("server.http", "address is required (remove the block to have no plain-HTTP listener)")

@@ -46,6 +46,9 @@ type Options struct {
 	// CTTicks, if set, drives the certificate-transparency monitor's polls
 	// instead of a ticker at ct.poll_interval (tests).
 	CTTicks <-chan time.Time
+	// OnReload, if set, is called with the new config after each
+	// successful reload (SIGHUP or file change), before Reload returns.
+	OnReload func(*config.Config)
 
 	// NetHTTPServer serves HTTP/1.x clients with net/http's server, as
 	// before the lean server (internal/h1server) took them over; and
@@ -89,6 +92,7 @@ type Gateway struct {
 	reloadMu sync.Mutex    // serialises reloads
 	stopping bool          // Shutdown has begun: no reload or renewal may start work (with reloadMu)
 	reloaded chan struct{} // signals the file watcher to re-read the file list
+	onReload func(*config.Config)
 
 	https, redirect, admin *http.Server
 	h1                     *h1server.Server // HTTP/1.x on the HTTPS listener; nil with Options.NetHTTPServer
@@ -108,7 +112,7 @@ func New(c *config.Config, warns []config.Warning, o Options) (_ *Gateway, err e
 		o.Log = slog.Default()
 	}
 	g := &Gateway{metrics: o.Metrics, log: o.Log, audit: o.Audit, reloaded: make(chan struct{}, 1), env0Now: o.Now,
-		managed: map[string]*managedRun{}, netHTTPServer: o.NetHTTPServer, reverseProxyOnly: o.ReverseProxyOnly}
+		managed: map[string]*managedRun{}, netHTTPServer: o.NetHTTPServer, reverseProxyOnly: o.ReverseProxyOnly, onReload: o.OnReload}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	var rt *snapshot
 	defer func() { // on failure, release whatever was built
@@ -588,6 +592,9 @@ func (g *Gateway) Reload(trigger string) error {
 	g.log.Info("configuration reloaded", "trigger", trigger)
 	g.warn(warns)
 	g.warnPolicies(rt)
+	if g.onReload != nil {
+		g.onReload(c)
+	}
 	return nil
 }
 
