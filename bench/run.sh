@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Warden benchmark: the direct TLS backend (ceiling), Warden and nginx as
-# equivalent TLS 1.3 terminating proxies, measured in one go on this machine.
+# TLS 1.3 terminating proxies, measured in one go on this machine. nginx is
+# measured in two configurations served by the same worker process: "nginx"
+# (minimal proxy, port 18446) and "nginx-equiv" (also does per request what
+# Warden does by default: HSTS and X-Request-Id on the response, forwarding
+# headers and X-Request-Id to the upstream; port 18447). Ports used:
+# 18443 Warden, 18444 upstream, 18445 direct, 18446 nginx, 18447 nginx-equiv.
 # See bench/README.md for the method. Everything started here is stopped on
 # exit. Tunables (environment):
 #   KA_C=32 KA_DUR=8s KA_ROUNDS=2   keep-alive closed loop: connections, length, rounds
@@ -33,11 +38,12 @@ KEEP_TMP=${KEEP_TMP:-0}
 WARDEN_ENV=${WARDEN_ENV:-}
 
 # Core layout (2 cores): core 0 runs the target under test (one at a time is
-# loaded: direct backend, Warden or nginx, each single-threaded); core 1 runs
-# the load generator and the upstream backend.
+# loaded: direct backend, Warden or nginx, each single-threaded; both nginx
+# targets are server blocks of the one nginx worker); core 1 runs the load
+# generator and the upstream backend.
 TARGET_CORE=0
 LOAD_CORE=1
-P_WARDEN=18443 P_UPSTREAM=18444 P_DIRECT=18445 P_NGINX=18446
+P_WARDEN=18443 P_UPSTREAM=18444 P_DIRECT=18445 P_NGINX=18446 P_NGINX_EQ=18447
 
 TMP=$(mktemp -d /tmp/warden-bench.XXXXXX)
 PIDS=()
@@ -65,7 +71,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || die "needs 2 cores (one for the target, one for the load generator and upstream)"
 command -v nginx >/dev/null || die "nginx not found (apt-get install nginx)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
-for p in $P_WARDEN $P_UPSTREAM $P_DIRECT $P_NGINX; do
+for p in $P_WARDEN $P_UPSTREAM $P_DIRECT $P_NGINX $P_NGINX_EQ; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use"; fi
 done
 
@@ -175,6 +181,38 @@ http {
       proxy_ssl_session_reuse on;
     }
   }
+  # nginx-equiv: the same worker, TLS and upstream settings, plus what Warden
+  # does on every request by default: HSTS and X-Request-Id on the response;
+  # X-Forwarded-For/-Host/-Proto, Forwarded and X-Request-Id to the upstream.
+  server {
+    listen 127.0.0.1:$P_NGINX_EQ ssl;
+    ssl_certificate $PKI/server.pem;
+    ssl_certificate_key $PKI/server-key.pem;
+    ssl_protocols TLSv1.3;
+    ssl_session_tickets off;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    server_tokens off;
+    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;
+    add_header X-Request-Id \$request_id always;
+    location / {
+      proxy_pass https://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host 127.0.0.1:$P_UPSTREAM;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Host \$http_host;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header Forwarded "for=\$remote_addr;proto=https;host=\"\$http_host\"";
+      proxy_set_header X-Request-Id \$request_id;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $PKI/ca.pem;
+      proxy_ssl_name localhost;
+      proxy_ssl_server_name on;
+      proxy_ssl_protocols TLSv1.3;
+      proxy_ssl_session_reuse on;
+    }
+  }
 }
 EOF
 taskset -c $TARGET_CORE nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/stderr.log" &
@@ -184,15 +222,32 @@ PID_NGINX_MASTER=$!
 wait_ready "https://127.0.0.1:$P_UPSTREAM/"
 wait_ready "https://127.0.0.1:$P_DIRECT/"
 wait_ready "https://127.0.0.1:$P_NGINX/"
+wait_ready "https://127.0.0.1:$P_NGINX_EQ/"
 [ "$WARDEN_OK" = 1 ] && wait_ready "https://127.0.0.1:$P_WARDEN/"
 PID_NGINX=$(pgrep -P "$PID_NGINX_MASTER" | sed -n 1p)
 [ -n "$PID_NGINX" ] || die "nginx worker not found"
 
 TARGETS=(direct)
 [ "$WARDEN_OK" = 1 ] && TARGETS+=(warden)
-TARGETS+=(nginx)
-url_of() { case $1 in direct) echo "https://127.0.0.1:$P_DIRECT/" ;; warden) echo "https://127.0.0.1:$P_WARDEN/" ;; nginx) echo "https://127.0.0.1:$P_NGINX/" ;; esac; }
-pid_of() { case $1 in direct) echo "$PID_DIRECT" ;; warden) echo "$PID_WARDEN" ;; nginx) echo "$PID_NGINX" ;; esac; }
+TARGETS+=(nginx nginx-equiv)
+url_of() {
+	case $1 in
+	direct) echo "https://127.0.0.1:$P_DIRECT/" ;;
+	warden) echo "https://127.0.0.1:$P_WARDEN/" ;;
+	nginx) echo "https://127.0.0.1:$P_NGINX/" ;;
+	nginx-equiv) echo "https://127.0.0.1:$P_NGINX_EQ/" ;;
+	*) die "url_of: unknown target $1" ;;
+	esac
+}
+# Both nginx targets are server blocks of the one worker process.
+pid_of() {
+	case $1 in
+	direct) echo "$PID_DIRECT" ;;
+	warden) echo "$PID_WARDEN" ;;
+	nginx | nginx-equiv) echo "$PID_NGINX" ;;
+	*) die "pid_of: unknown target $1" ;;
+	esac
+}
 
 RUNS="$TMP/runs.jsonl"
 : >"$RUNS"
@@ -221,10 +276,19 @@ for round in $(seq "$LAT_ROUNDS"); do
 	for t in "${TARGETS[@]}"; do lg "$t" -mode keepalive -c "$KA_C" -rate "$RATE" -n 1000000 -d "$RATE_DUR" -warmup 1s -cacert "$PKI/ca.pem"; done
 done
 
-log "full handshakes, X25519 offered only (what all three can do), c=$HS_C, $HS_DUR"
-for t in "${TARGETS[@]}"; do lg "$t" -mode handshake -c "$HS_C" -n 1000000 -d "$HS_DUR" -warmup 1s -curves x25519 -pin-leaf "$PKI/server.pem"; done
+# Handshakes: nginx-equiv is skipped. Its TLS settings, certificate and
+# worker are nginx's, and its extra headers add nothing to a handshake (only
+# to the one GET that follows it), so "nginx" stands for both here.
+log "full handshakes, X25519 offered only (what all can do), c=$HS_C, $HS_DUR"
+for t in "${TARGETS[@]}"; do
+	[ "$t" = nginx-equiv ] && continue
+	lg "$t" -mode handshake -c "$HS_C" -n 1000000 -d "$HS_DUR" -warmup 1s -curves x25519 -pin-leaf "$PKI/server.pem"
+done
 log "full handshakes, Go's default client (X25519MLKEM768 hybrid; nginx's OpenSSL 3.0 has no ML-KEM, so Go targets only)"
-for t in "${TARGETS[@]}"; do [ "$t" = nginx ] || lg "$t" -mode handshake -c "$HS_C" -n 1000000 -d "$HS_DUR" -warmup 1s -pin-leaf "$PKI/server.pem"; done
+for t in "${TARGETS[@]}"; do
+	case $t in nginx | nginx-equiv) continue ;; esac
+	lg "$t" -mode handshake -c "$HS_C" -n 1000000 -d "$HS_DUR" -warmup 1s -pin-leaf "$PKI/server.pem"
+done
 
 mkdir -p "$OUT"
 if [ "$WARDEN_OK" = 1 ] && [ "$PROFILE" != 0 ]; then

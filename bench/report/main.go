@@ -11,7 +11,14 @@
 // is kept for throughput phases and the one with the lowest p99 for the
 // fixed-rate phase (interference from other work only makes numbers worse);
 // runs marked disturbed are used only when there is no other. All runs stay
-// in the JSON.
+// in the JSON. A target that did not run a phase has no row in that phase's
+// table.
+//
+// Last comes the comparison the issue's target is judged by: the subject
+// (-subject, "warden") divided by each peer (-peers, the two nginx
+// configurations) for keep-alive requests/s, requests/s per core, p99 at
+// the fixed rate and X25519 handshakes/s, as a table and as "vs_nginx" in
+// the JSON.
 package main
 
 import (
@@ -23,7 +30,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"sort"
 	"strings"
 )
 
@@ -56,14 +62,22 @@ type Run struct {
 	Time         string         `json:"time"`
 }
 
+// Phase names, as Run.phase returns them.
+const (
+	phaseKeepalive   = "keepalive"
+	phaseLatency     = "latency"
+	phaseHandshake   = "handshake X25519"
+	phaseHandshakePQ = "handshake X25519MLKEM768"
+)
+
 func (r Run) phase() string {
 	switch {
 	case r.Mode == "handshake":
 		return "handshake " + r.KeyExchange
 	case r.Rate > 0:
-		return "latency"
+		return phaseLatency
 	default:
-		return "keepalive"
+		return phaseKeepalive
 	}
 }
 
@@ -108,23 +122,55 @@ type Row struct {
 	Disturbed       []string `json:"disturbed_phases,omitempty"`
 }
 
+// Versus is the subject's result divided by one peer's, phase by phase,
+// from the runs the tables show. For the throughput ratios above 1 favours
+// the subject; LatencyP99 is a ratio of latencies, so there below 1 does.
+// 0 (omitted in the JSON): the subject or the peer has no run in the phase.
+type Versus struct {
+	Peer             string  `json:"peer"`
+	KeepaliveRPS     float64 `json:"keepalive_rps,omitempty"`
+	KeepalivePerCore float64 `json:"keepalive_rps_per_core,omitempty"`
+	LatencyP99       float64 `json:"latency_p99,omitempty"`
+	HandshakeRPS     float64 `json:"handshake_x25519_rps,omitempty"`
+}
+
+// Comparison is the subject (Warden) against each peer that ran, in the
+// order the peers were given.
+type Comparison struct {
+	Subject string   `json:"subject"`
+	Peers   []Versus `json:"peers"`
+}
+
 func main() {
 	jsonOut := flag.String("json", "", "write the results document here")
 	mdOut := flag.String("md", "", "write the markdown table here")
 	meta := flag.String("meta", "", "JSON object of run metadata (date, machine, versions) to embed")
 	ceiling := flag.String("ceiling", "direct", "target name of the ceiling")
+	subject := flag.String("subject", "warden", "target compared with each of -peers in the summary")
+	peers := flag.String("peers", "nginx,nginx-equiv", "comma-separated targets the subject is divided by in the summary")
 	flag.Parse()
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: report [-json f] [-md f] [-meta json] results.jsonl...")
+		fmt.Fprintln(os.Stderr, "usage: report [-json f] [-md f] [-meta json] [-subject t] [-peers t,t] results.jsonl...")
 		os.Exit(2)
 	}
-	if err := run(flag.Args(), *jsonOut, *mdOut, *meta, *ceiling); err != nil {
+	if err := run(flag.Args(), *jsonOut, *mdOut, *meta, *ceiling, *subject, splitList(*peers)); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(files []string, jsonOut, mdOut, meta, ceiling string) error {
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func run(files []string, jsonOut, mdOut, meta, ceiling, subject string, peers []string) error {
 	var runs []Run
 	for _, f := range files {
 		rs, err := readRuns(f)
@@ -133,8 +179,57 @@ func run(files []string, jsonOut, mdOut, meta, ceiling string) error {
 		}
 		runs = append(runs, rs...)
 	}
+	rows, chosen, err := summarize(runs, ceiling)
+	if err != nil {
+		return err
+	}
+	cmp := compare(rows, subject, peers)
+
+	md := markdown(rows, chosen, cmp)
+	fmt.Print(md)
+	if mdOut != "" {
+		if err := os.WriteFile(mdOut, []byte(md), 0o644); err != nil {
+			return fmt.Errorf("write -md: %w", err)
+		}
+	}
+	if jsonOut != "" {
+		doc := map[string]any{"summary": rows, "runs": runs}
+		if cmp != nil {
+			doc["vs_nginx"] = cmp
+		}
+		if meta != "" {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(meta), &m); err != nil {
+				return fmt.Errorf("-meta: %w", err)
+			}
+			doc["meta"] = m
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode -json: %w", err)
+		}
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write -json: %w", err)
+		}
+	}
+	return nil
+}
+
+// ratio is a ÷ b rounded to three decimals, or 0 when b is 0 (no run).
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return math.Round(a/b*1000) / 1000
+}
+
+// summarize picks each target's run per phase (see the package comment)
+// and builds one Row per target, in the order the targets first appear,
+// with ratios to the ceiling's runs. It also returns the chosen runs by
+// target and phase.
+func summarize(runs []Run, ceiling string) ([]Row, map[string]map[string]Run, error) {
 	if len(runs) == 0 {
-		return errors.New("no runs")
+		return nil, nil, errors.New("no runs")
 	}
 	var order []string
 	chosen := map[string]map[string]Run{} // target -> phase -> run
@@ -149,36 +244,12 @@ func run(files []string, jsonOut, mdOut, meta, ceiling string) error {
 	}
 	for t, phases := range group {
 		for p, rs := range phases {
-			// Runs disturbed by other work on the target's core only count
-			// when there is nothing else.
-			var clean []Run
-			for _, r := range rs {
-				if !r.Disturbed {
-					clean = append(clean, r)
-				}
-			}
-			if len(clean) > 0 {
-				rs = clean
-			}
-			if p == "latency" {
-				// Best of the rounds: interference only ever adds latency.
-				sort.Slice(rs, func(i, j int) bool { return rs[i].P99us < rs[j].P99us })
-				chosen[t][p] = rs[0]
-			} else {
-				sort.Slice(rs, func(i, j int) bool { return rs[i].RPS > rs[j].RPS })
-				chosen[t][p] = rs[0]
-			}
+			chosen[t][p] = pick(p, rs)
 		}
 	}
 	base, ok := chosen[ceiling]
 	if !ok {
-		return fmt.Errorf("no runs for the ceiling %q", ceiling)
-	}
-	ratio := func(a, b float64) float64 {
-		if b == 0 {
-			return 0
-		}
-		return math.Round(a/b*1000) / 1000
+		return nil, nil, fmt.Errorf("no runs for the ceiling %q", ceiling)
 	}
 	var rows []Row
 	for _, t := range order {
@@ -190,67 +261,99 @@ func run(files []string, jsonOut, mdOut, meta, ceiling string) error {
 			}
 		}
 		row := Row{Target: t, Errors: errs}
-		for _, p := range []string{"keepalive", "latency", "handshake X25519", "handshake X25519MLKEM768"} {
+		for _, p := range []string{phaseKeepalive, phaseLatency, phaseHandshake, phaseHandshakePQ} {
 			if r, ok := c[p]; ok && r.Disturbed {
 				row.Disturbed = append(row.Disturbed, p)
 			}
 		}
-		if k, ok := c["keepalive"]; ok {
+		if k, ok := c[phaseKeepalive]; ok {
 			row.KeepaliveRPS, row.KeepaliveP50us, row.KeepaliveP99us = k.RPS, k.P50us, k.P99us
-			row.KeepaliveRatio = ratio(k.RPS, base["keepalive"].RPS)
+			row.KeepaliveRatio = ratio(k.RPS, base[phaseKeepalive].RPS)
 			row.KeepaliveCPUPct = k.TargetCPUPct
 			row.KeepalivePerCore = k.perCore()
-			row.KeepalivePerCoreRt = ratio(k.perCore(), base["keepalive"].perCore())
+			row.KeepalivePerCoreRt = ratio(k.perCore(), base[phaseKeepalive].perCore())
 		}
-		if l, ok := c["latency"]; ok {
+		if l, ok := c[phaseLatency]; ok {
 			row.LatencyRate, row.LatencyP50us, row.LatencyP99us, row.LatencyP999us = l.Rate, l.P50us, l.P99us, l.P999us
-			row.AddedP50us = math.Round((l.P50us-base["latency"].P50us)*10) / 10
-			row.AddedP99us = math.Round((l.P99us-base["latency"].P99us)*10) / 10
+			row.AddedP50us = math.Round((l.P50us-base[phaseLatency].P50us)*10) / 10
+			row.AddedP99us = math.Round((l.P99us-base[phaseLatency].P99us)*10) / 10
 			row.LatencyCPUPct = l.TargetCPUPct
 		}
-		if h, ok := c["handshake X25519"]; ok {
+		if h, ok := c[phaseHandshake]; ok {
 			row.HandshakeRPS = h.RPS
-			row.HandshakeRatio = ratio(h.RPS, base["handshake X25519"].RPS)
+			row.HandshakeRatio = ratio(h.RPS, base[phaseHandshake].RPS)
 			row.HandshakeCPUPct = h.TargetCPUPct
 			row.HandshakePer = h.perCore()
-			row.HandshakePerRt = ratio(h.perCore(), base["handshake X25519"].perCore())
+			row.HandshakePerRt = ratio(h.perCore(), base[phaseHandshake].perCore())
 		}
-		if h, ok := c["handshake X25519MLKEM768"]; ok {
+		if h, ok := c[phaseHandshakePQ]; ok {
 			row.HandshakePQRPS = h.RPS
-			row.HandshakePQRt = ratio(h.RPS, base["handshake X25519MLKEM768"].RPS)
+			row.HandshakePQRt = ratio(h.RPS, base[phaseHandshakePQ].RPS)
 			row.HandshakePQPer = h.perCore()
 		}
 		rows = append(rows, row)
 	}
-
-	md := markdown(rows, chosen)
-	fmt.Print(md)
-	if mdOut != "" {
-		if err := os.WriteFile(mdOut, []byte(md), 0o644); err != nil {
-			return err
-		}
-	}
-	if jsonOut != "" {
-		doc := map[string]any{"summary": rows, "runs": runs}
-		if meta != "" {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(meta), &m); err != nil {
-				return fmt.Errorf("-meta: %w", err)
-			}
-			doc["meta"] = m
-		}
-		b, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rows, chosen, nil
 }
 
-func markdown(rows []Row, chosen map[string]map[string]Run) string {
+// pick chooses the run that represents one target in one phase: among the
+// undisturbed runs (all runs if every one was disturbed), the lowest p99
+// for the fixed-rate phase (interference only ever adds latency), the
+// highest requests/s otherwise.
+func pick(phase string, rs []Run) Run {
+	var clean []Run
+	for _, r := range rs {
+		if !r.Disturbed {
+			clean = append(clean, r)
+		}
+	}
+	if len(clean) > 0 {
+		rs = clean
+	}
+	best := rs[0]
+	for _, r := range rs[1:] {
+		if phase == phaseLatency && r.P99us < best.P99us || phase != phaseLatency && r.RPS > best.RPS {
+			best = r
+		}
+	}
+	return best
+}
+
+// compare divides the subject's row by each peer's that exists, in the
+// order of peers. It returns nil when the subject or every peer is missing
+// (e.g. Warden did not build).
+func compare(rows []Row, subject string, peers []string) *Comparison {
+	byName := map[string]Row{}
+	for _, r := range rows {
+		byName[r.Target] = r
+	}
+	s, ok := byName[subject]
+	if !ok {
+		return nil
+	}
+	cmp := &Comparison{Subject: subject}
+	for _, name := range peers {
+		p, ok := byName[name]
+		if !ok || name == subject {
+			continue
+		}
+		cmp.Peers = append(cmp.Peers, Versus{
+			Peer:             name,
+			KeepaliveRPS:     ratio(s.KeepaliveRPS, p.KeepaliveRPS),
+			KeepalivePerCore: ratio(s.KeepalivePerCore, p.KeepalivePerCore),
+			LatencyP99:       ratio(s.LatencyP99us, p.LatencyP99us),
+			HandshakeRPS:     ratio(s.HandshakeRPS, p.HandshakeRPS),
+		})
+	}
+	if len(cmp.Peers) == 0 {
+		return nil
+	}
+	return cmp
+}
+
+// markdown renders the tables. A target appears in a phase's table only if
+// it ran that phase; the targets left out are named under the table.
+func markdown(rows []Row, chosen map[string]map[string]Run, cmp *Comparison) string {
 	var b strings.Builder
 	f0 := func(v float64) string {
 		if v == 0 {
@@ -264,40 +367,52 @@ func markdown(rows []Row, chosen map[string]map[string]Run) string {
 		}
 		return fmt.Sprintf("%.2f×", v)
 	}
+	pct := func(v float64) string {
+		if v == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f%%", v)
+	}
 	signed := func(v float64) string { return fmt.Sprintf("%+.0f", v) }
 	conc, rate, hsConc := 0, 0.0, 0
 	for _, byPhase := range chosen {
-		if r, ok := byPhase["keepalive"]; ok {
+		if r, ok := byPhase[phaseKeepalive]; ok {
 			conc = r.Concurrency
 		}
-		if r, ok := byPhase["latency"]; ok {
+		if r, ok := byPhase[phaseLatency]; ok {
 			rate = r.Rate
 		}
-		if r, ok := byPhase["handshake X25519"]; ok {
+		if r, ok := byPhase[phaseHandshake]; ok {
 			hsConc = r.Concurrency
 		}
 	}
 	fmt.Fprintf(&b, "Keep-alive throughput (HTTP/1.1, c=%d, closed loop):\n\n", conc)
 	b.WriteString("| target | req/s | × ceiling | p50 µs | p99 µs | target CPU | req/s per core | per core × ceiling |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s%% | %s | %s |\n", r.Target, f0(r.KeepaliveRPS), f2(r.KeepaliveRatio),
-			f0(r.KeepaliveP50us), f0(r.KeepaliveP99us), f0(r.KeepaliveCPUPct), f0(r.KeepalivePerCore), f2(r.KeepalivePerCoreRt))
+	in, out := ranPhase(rows, chosen, phaseKeepalive)
+	for _, r := range in {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Target, f0(r.KeepaliveRPS), f2(r.KeepaliveRatio),
+			f0(r.KeepaliveP50us), f0(r.KeepaliveP99us), pct(r.KeepaliveCPUPct), f0(r.KeepalivePerCore), f2(r.KeepalivePerCoreRt))
 	}
+	notRun(&b, out)
 	fmt.Fprintf(&b, "\nLatency at a fixed %.0f req/s (open loop, c=%d connections); added = target − direct:\n\n", rate, conc)
 	b.WriteString("| target | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs | target CPU |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s%% |\n", r.Target, f0(r.LatencyP50us), f0(r.LatencyP99us), f0(r.LatencyP999us),
-			signed(r.AddedP50us), signed(r.AddedP99us), f0(r.LatencyCPUPct))
+	in, out = ranPhase(rows, chosen, phaseLatency)
+	for _, r := range in {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Target, f0(r.LatencyP50us), f0(r.LatencyP99us), f0(r.LatencyP999us),
+			signed(r.AddedP50us), signed(r.AddedP99us), pct(r.LatencyCPUPct))
 	}
+	notRun(&b, out)
 	fmt.Fprintf(&b, "\nFull TLS 1.3 handshakes (ECDSA P-256 certificate, new connection + one GET each, c=%d):\n\n", hsConc)
 	b.WriteString("| target | X25519 /s | × ceiling | target CPU | per core | per core × ceiling | X25519MLKEM768 /s | × ceiling | per core |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s%% | %s | %s | %s | %s | %s |\n", r.Target, f0(r.HandshakeRPS), f2(r.HandshakeRatio),
-			f0(r.HandshakeCPUPct), f0(r.HandshakePer), f2(r.HandshakePerRt), f0(r.HandshakePQRPS), f2(r.HandshakePQRt), f0(r.HandshakePQPer))
+	in, out = ranPhase(rows, chosen, phaseHandshake, phaseHandshakePQ)
+	for _, r := range in {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Target, f0(r.HandshakeRPS), f2(r.HandshakeRatio),
+			pct(r.HandshakeCPUPct), f0(r.HandshakePer), f2(r.HandshakePerRt), f0(r.HandshakePQRPS), f2(r.HandshakePQRt), f0(r.HandshakePQPer))
 	}
+	notRun(&b, out)
 	var errs []string
 	for _, r := range rows {
 		if r.Errors > 0 {
@@ -317,6 +432,72 @@ func markdown(rows []Row, chosen map[string]map[string]Run) string {
 		fmt.Fprintf(&b, "\nErrors (all phases): %s\n", strings.Join(errs, ", "))
 	} else {
 		b.WriteString("\nErrors: none in any phase.\n")
+	}
+	if cmp != nil {
+		b.WriteString(comparisonTable(cmp, rate))
+	}
+	return b.String()
+}
+
+// ranPhase splits rows into the targets that have a chosen run in any of
+// phases and the names of those that have none.
+func ranPhase(rows []Row, chosen map[string]map[string]Run, phases ...string) (in []Row, out []string) {
+	for _, r := range rows {
+		ran := false
+		for _, p := range phases {
+			if _, ok := chosen[r.Target][p]; ok {
+				ran = true
+			}
+		}
+		if ran {
+			in = append(in, r)
+		} else {
+			out = append(out, r.Target)
+		}
+	}
+	return in, out
+}
+
+// notRun notes, under a table, the targets that did not run its phase.
+func notRun(b *strings.Builder, targets []string) {
+	if len(targets) > 0 {
+		fmt.Fprintf(b, "\nNot run in this phase: %s.\n", strings.Join(targets, ", "))
+	}
+}
+
+// comparisonTable renders cmp: one row per measure, one column per peer,
+// "—" where the subject or the peer did not run the phase.
+func comparisonTable(cmp *Comparison, rate float64) string {
+	var b strings.Builder
+	f := func(v float64) string {
+		if v == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f×", v)
+	}
+	fmt.Fprintf(&b, "\nSummary, %s ÷ each nginx configuration (same run, the runs shown above; above 1× favours %s, except p99 where below 1× does):\n\n", cmp.Subject, cmp.Subject)
+	b.WriteString("| measure")
+	for _, p := range cmp.Peers {
+		fmt.Fprintf(&b, " | ÷ %s", p.Peer)
+	}
+	b.WriteString(" |\n| ---")
+	b.WriteString(strings.Repeat(" | ---:", len(cmp.Peers)))
+	b.WriteString(" |\n")
+	lines := []struct {
+		name string
+		get  func(Versus) float64
+	}{
+		{"keep-alive req/s", func(v Versus) float64 { return v.KeepaliveRPS }},
+		{"keep-alive req/s per core", func(v Versus) float64 { return v.KeepalivePerCore }},
+		{fmt.Sprintf("p99 at a fixed %.0f req/s (lower is better)", rate), func(v Versus) float64 { return v.LatencyP99 }},
+		{"full handshakes/s, X25519", func(v Versus) float64 { return v.HandshakeRPS }},
+	}
+	for _, l := range lines {
+		b.WriteString("| " + l.name)
+		for _, p := range cmp.Peers {
+			b.WriteString(" | " + f(l.get(p)))
+		}
+		b.WriteString(" |\n")
 	}
 	return b.String()
 }

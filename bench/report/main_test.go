@@ -1,0 +1,148 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Hand-made runs: one per target and phase unless a case says otherwise.
+func ka(name string, rps, cpu float64) Run {
+	return Run{Name: name, Mode: "keepalive", RPS: rps, TargetCPUPct: cpu, Concurrency: 32}
+}
+
+func lat(name string, p99 float64) Run {
+	return Run{Name: name, Mode: "keepalive", Rate: 2000, RPS: 2000, P99us: p99, Concurrency: 32}
+}
+
+func hs(name, kx string, rps float64) Run {
+	return Run{Name: name, Mode: "handshake", KeyExchange: kx, RPS: rps, TargetCPUPct: 80, Concurrency: 8}
+}
+
+// base is a bench/run.sh run: nginx-equiv has no handshake runs.
+func base() []Run {
+	return []Run{
+		ka("direct", 80000, 100), ka("warden", 40000, 100), ka("nginx", 50000, 80), ka("nginx-equiv", 45000, 90),
+		lat("direct", 250), lat("warden", 500), lat("nginx", 400), lat("nginx-equiv", 250),
+		hs("direct", "X25519", 4000), hs("warden", "X25519", 3000), hs("nginx", "X25519", 2000),
+		hs("direct", "X25519MLKEM768", 3000), hs("warden", "X25519MLKEM768", 2500),
+	}
+}
+
+func TestCompare(t *testing.T) {
+	tests := []struct {
+		name  string
+		runs  []Run
+		peers []string
+		want  []Versus // nil: no comparison
+	}{
+		{
+			name:  "both nginx configurations",
+			runs:  base(),
+			peers: []string{"nginx", "nginx-equiv"},
+			want: []Versus{
+				// per core: warden 40000, nginx 62500, nginx-equiv 50000.
+				{Peer: "nginx", KeepaliveRPS: 0.8, KeepalivePerCore: 0.64, LatencyP99: 1.25, HandshakeRPS: 1.5},
+				{Peer: "nginx-equiv", KeepaliveRPS: 0.889, KeepalivePerCore: 0.8, LatencyP99: 2},
+			},
+		},
+		{
+			name: "a disturbed run counts only when there is no clean one",
+			runs: append(base(),
+				Run{Name: "nginx", Mode: "keepalive", RPS: 99000, TargetCPUPct: 99, Disturbed: true},
+				Run{Name: "warden", Mode: "keepalive", RPS: 44000, TargetCPUPct: 100},
+				Run{Name: "nginx-equiv", Mode: "keepalive", Rate: 2000, P99us: 100, Disturbed: true}),
+			peers: []string{"nginx", "nginx-equiv"},
+			want: []Versus{
+				{Peer: "nginx", KeepaliveRPS: 0.88, KeepalivePerCore: 0.704, LatencyP99: 1.25, HandshakeRPS: 1.5},
+				{Peer: "nginx-equiv", KeepaliveRPS: 0.978, KeepalivePerCore: 0.88, LatencyP99: 2},
+			},
+		},
+		{
+			name:  "missing peers are skipped, in the order given",
+			runs:  base(),
+			peers: []string{"nginx-equiv", "caddy", "warden"},
+			want:  []Versus{{Peer: "nginx-equiv", KeepaliveRPS: 0.889, KeepalivePerCore: 0.8, LatencyP99: 2}},
+		},
+		{
+			name:  "no peer ran",
+			runs:  base(),
+			peers: []string{"caddy"},
+		},
+		{
+			name: "no subject (Warden did not build)",
+			runs: []Run{
+				ka("direct", 80000, 100), ka("nginx", 50000, 80),
+			},
+			peers: []string{"nginx"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, _, err := summarize(tt.runs, "direct")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmp := compare(rows, "warden", tt.peers)
+			if tt.want == nil {
+				if cmp != nil {
+					t.Fatalf("compare = %+v, want nil", *cmp)
+				}
+				return
+			}
+			if cmp == nil {
+				t.Fatal("compare = nil")
+			}
+			if cmp.Subject != "warden" {
+				t.Errorf("subject = %q", cmp.Subject)
+			}
+			if len(cmp.Peers) != len(tt.want) {
+				t.Fatalf("peers = %+v, want %+v", cmp.Peers, tt.want)
+			}
+			for i, w := range tt.want {
+				if cmp.Peers[i] != w {
+					t.Errorf("peer %d = %+v, want %+v", i, cmp.Peers[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestSummarizeNoCeiling(t *testing.T) {
+	if _, _, err := summarize([]Run{ka("warden", 1, 1)}, "direct"); err == nil {
+		t.Error("no error without ceiling runs")
+	}
+	if _, _, err := summarize(nil, "direct"); err == nil {
+		t.Error("no error without runs")
+	}
+}
+
+// TestMarkdownTargetWithoutHandshakes checks that a target with no runs in
+// a phase has no row in its table, and that the summary renders.
+func TestMarkdownTargetWithoutHandshakes(t *testing.T) {
+	rows, chosen, err := summarize(base(), "direct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := markdown(rows, chosen, compare(rows, "warden", []string{"nginx", "nginx-equiv"}))
+	hsTable := md[strings.Index(md, "Full TLS 1.3 handshakes"):strings.Index(md, "Errors:")]
+	if strings.Contains(hsTable, "| nginx-equiv |") {
+		t.Errorf("handshake table has a row for nginx-equiv:\n%s", hsTable)
+	}
+	if !strings.Contains(hsTable, "Not run in this phase: nginx-equiv.") {
+		t.Errorf("handshake table does not say nginx-equiv did not run:\n%s", hsTable)
+	}
+	if strings.Count(md, "| nginx-equiv |") != 2 {
+		t.Errorf("nginx-equiv should have a keep-alive and a latency row:\n%s", md)
+	}
+	for _, want := range []string{
+		"| measure | ÷ nginx | ÷ nginx-equiv |",
+		"| keep-alive req/s | 0.80× | 0.89× |",
+		"| keep-alive req/s per core | 0.64× | 0.80× |",
+		"| p99 at a fixed 2000 req/s (lower is better) | 1.25× | 2.00× |",
+		"| full handshakes/s, X25519 | 1.50× | — |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+}
