@@ -19,6 +19,12 @@ import (
 // It also holds one value set by the handler (HoldValue): the gateway's
 // request state, which would otherwise take a derived context and a copy
 // of the request (see policy.AttachExchange).
+//
+// One difference from context.WithCancel: context.Cause looks for the
+// nearest context-package cancelCtx, so with a conn context that has one
+// (a cancellable BaseContext) Cause reports that context's cause, not
+// this one's cancellation; Err is right either way. The gateway's conn
+// context has none.
 type requestContext struct {
 	context.Context // the conn's: its deadline and values
 
