@@ -290,6 +290,15 @@ for t in "${TARGETS[@]}"; do
 	lg "$t" -mode handshake -c "$HS_C" -n 1000000 -d "$HS_DUR" -warmup 1s -pin-leaf "$PKI/server.pem"
 done
 
+# Memory: peak resident set (VmHWM) of each target process over the whole
+# run, read before the profile run. Warden's GC heap floor
+# (server.gc_heap_floor) trades heap for fewer collections: this shows
+# what it costs next to nginx's worker.
+hwm_mib() { awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+MEM_LINE="Peak RSS over the run (VmHWM): direct $(hwm_mib "$PID_DIRECT") MiB"
+[ "$WARDEN_OK" = 1 ] && MEM_LINE+=", warden $(hwm_mib "$PID_WARDEN") MiB (server.gc_heap_floor: default 32MiB)"
+MEM_LINE+=", nginx worker (both nginx targets) $(hwm_mib "$PID_NGINX") MiB."
+
 mkdir -p "$OUT"
 if [ "$WARDEN_OK" = 1 ] && [ "$PROFILE" != 0 ]; then
 	if command -v perf >/dev/null && perf record -o "$TMP/probe.data" -- true >/dev/null 2>&1; then
@@ -325,6 +334,8 @@ cp "$RUNS" "$OUT/latest-runs.jsonl"
 	echo "Run $DATE on $(nproc)×$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go env GOVERSION), $(nginx -v 2>&1 | sed 's/^nginx version: //')."
 	echo
 	"$B/report" -json "$OUT/latest.json" -meta "$META" "$RUNS"
+	echo
+	echo "$MEM_LINE"
 } >"$OUT/latest.md"
 cat "$OUT/latest.md"
 echo
