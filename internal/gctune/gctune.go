@@ -1,12 +1,16 @@
 // Package gctune gives the garbage collector a heap floor: the collector
-// does not run before the heap has grown by at least floor bytes over the
-// live heap, and behaves as GOGC=100 once the live heap is large. The heap
-// goal is max(2 × live, live + floor).
+// does not run before the heap has grown by about floor bytes over the
+// live heap, and behaves as GOGC=100 once the live heap is large.
 //
-// After every GC cycle the tuner reads the live heap and sets the GC
-// percent to max(100, ⌈100 × floor / live⌉) (at most MaxPercent). A small
-// live heap, as a gateway's, then costs far fewer collections under load,
-// for up to floor more heap.
+// The runtime's heap goal is live + base × percent/100, where base is what
+// the collector scans: the live heap, goroutine stacks and globals. After
+// every GC cycle the tuner reads base and sets the percent to
+// max(100, ⌈100 × floor / base⌉) (at most MaxPercent), so that the goal is
+// live + max(base, floor): about live + floor for a small heap, GOGC=100's
+// own goal for a large one. A small live heap, as a gateway's, then costs
+// far fewer collections under load, for up to floor more heap. (Counting
+// only the live heap would let many goroutine stacks, which clients can
+// add by opening connections, multiply the goal far past the floor.)
 //
 // The operator's GOGC wins: with GOGC set in the environment the tuner does
 // nothing. GOMEMLIMIT coexists with it: the runtime's memory limit still
@@ -25,29 +29,31 @@ import (
 )
 
 // MaxPercent caps the GC percent the tuner sets, whatever the floor: the
-// heap goal is at most about 101 × the live heap.
+// heap goal is at most about live + 100 × base (see Percent).
 const MaxPercent = 10_000
 
-// minLive is the runtime's minimum heap goal at GOGC=100 (4 MiB; it scales
-// with the percent). A live heap below it is counted as minLive: otherwise
-// a tiny live heap would give a huge percent, and a minimum heap (4 MiB ×
+// minBase is the runtime's minimum heap goal at GOGC=100 (4 MiB; it scales
+// with the percent). A base below it is counted as minBase: otherwise a
+// tiny heap would give a huge percent, and a minimum heap (4 MiB ×
 // percent/100) far above live + floor.
-const minLive = 4 << 20
+const minBase = 4 << 20
 
-// Percent is the GC percent that gives a heap goal of at least live + floor:
-// max(100, ⌈100 × floor / live⌉), at most MaxPercent, with live counted as
-// at least 4 MiB (the runtime's own minimum heap). A floor of 0 gives 100.
-func Percent(live, floor uint64) int {
+// Percent is the GC percent that makes the runtime's heap goal (live +
+// base × percent/100) at least live + floor, base being the live heap plus
+// goroutine stacks plus globals: max(100, ⌈100 × floor / base⌉), at most
+// MaxPercent, with base counted as at least 4 MiB (the runtime's own
+// minimum heap). A floor of 0 gives 100.
+func Percent(base, floor uint64) int {
 	if floor == 0 {
 		return 100
 	}
-	live = max(live, minLive)
-	if floor/live >= MaxPercent/100 {
+	base = max(base, minBase)
+	if floor/base >= MaxPercent/100 {
 		return MaxPercent
 	}
-	// floor < 100 × live here, so the quotient fits: no overflow.
+	// floor < 100 × base here, so the quotient fits: no overflow.
 	hi, lo := bits.Mul64(floor, 100)
-	q, r := bits.Div64(hi, lo, live)
+	q, r := bits.Div64(hi, lo, base)
 	if r != 0 {
 		q++
 	}
@@ -110,7 +116,7 @@ func (t *Tuner) SetFloor(floor uint64) {
 		t.log.Info("GC heap floor off", "gc_percent", t.prev)
 		return // the armed sentinel, if any, fires once more and stops
 	}
-	t.set(Percent(liveHeap(), floor))
+	t.set(Percent(scanBase(), floor))
 	t.log.Info("GC heap floor", "floor_bytes", floor, "gc_percent", t.percent)
 	if !t.armed {
 		t.armed = true
@@ -159,7 +165,7 @@ func arm(t *Tuner) {
 }
 
 // fire runs on the finalizer goroutine once a GC cycle found the sentinel
-// unreachable: it adjusts the percent to the live heap that cycle marked,
+// unreachable: it adjusts the percent to what that cycle marked and scanned,
 // and re-arms unless the tuner was stopped or its floor set to 0.
 func (s *sentinel) fire() {
 	t := s.t
@@ -167,7 +173,7 @@ func (s *sentinel) fire() {
 	rearm := !t.off && t.floor > 0
 	p := t.percent
 	if rearm {
-		p = Percent(liveHeap(), t.floor)
+		p = Percent(scanBase(), t.floor)
 		t.set(p)
 		runtime.SetFinalizer(s, (*sentinel).fire)
 	} else {
@@ -180,12 +186,17 @@ func (s *sentinel) fire() {
 	}
 }
 
-// liveHeap is the heap the last GC cycle marked live (0 before the first).
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+// scanBase is what the runtime's heap goal grows from: the heap the last
+// GC cycle marked live, plus the goroutine stacks and globals it scans
+// (0 before the first cycle).
+func scanBase() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	var n uint64
+	for _, v := range s {
+		if v.Value.Kind() == metrics.KindUint64 {
+			n += v.Value.Uint64()
+		}
 	}
-	return s[0].Value.Uint64()
+	return n
 }

@@ -2,6 +2,7 @@ package gctune
 
 import (
 	"runtime"
+	"sync"
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
@@ -22,8 +23,8 @@ func TestPercent(t *testing.T) {
 	}{
 		{"floor 0: off", 100 * mib, 0, 100},
 		{"floor 0, live 0", 0, 0, 100},
-		{"live 0 counts as 4MiB", 0, 32 * mib, 800},
-		{"live under 4MiB counts as 4MiB", 1 * mib, 32 * mib, 800},
+		{"base 0 counts as 4MiB", 0, 32 * mib, 800},
+		{"base under 4MiB counts as 4MiB", 1 * mib, 32 * mib, 800},
 		{"live much smaller than floor", 8 * mib, 64 * mib, 800},
 		{"rounded up", 10 * mib, 32 * mib, 320},
 		{"rounded up, not exact", 30 * mib, 32 * mib, 107},
@@ -131,10 +132,7 @@ func TestTunerRaisesGoalAndStopRestores(t *testing.T) {
 	if p := readMetric(t, "/gc/gogc:percent"); p <= 100 {
 		t.Errorf("/gc/gogc:percent = %d, want > 100", p)
 	}
-	live, goal := readMetric(t, "/gc/heap/live:bytes"), readMetric(t, "/gc/heap/goal:bytes")
-	if want := live + floor*9/10; goal < want {
-		t.Errorf("/gc/heap/goal:bytes = %d, want at least live %d + 0.9 × floor = %d", goal, live, want)
-	}
+	checkGoal(t, floor)
 
 	tu.Stop()
 	if p := readMetric(t, "/gc/gogc:percent"); p != 150 {
@@ -196,4 +194,61 @@ func TestGOGCWins(t *testing.T) {
 	if tu.armed {
 		t.Error("with GOGC set a sentinel was armed")
 	}
+}
+
+// checkGoal checks the runtime's heap goal against the floor: at least
+// live + 0.9 × floor, and at most live + max(base, floor) (+5% and 1 MiB
+// for rounding and what the runtime adds), base being live heap + stacks +
+// globals — not floor × (stacks + globals) / live past it.
+func checkGoal(t *testing.T, floor uint64) {
+	t.Helper()
+	live, goal := readMetric(t, "/gc/heap/live:bytes"), readMetric(t, "/gc/heap/goal:bytes")
+	base := live + readMetric(t, "/gc/scan/stack:bytes") + readMetric(t, "/gc/scan/globals:bytes")
+	if want := live + floor*9/10; goal < want {
+		t.Errorf("/gc/heap/goal:bytes = %d, want at least live %d + 0.9 × floor = %d", goal, live, want)
+	}
+	if most := live + max(base, floor)*105/100 + mib; goal > most {
+		t.Errorf("/gc/heap/goal:bytes = %d, want at most live %d + max(base %d, floor %d) = %d", goal, live, base, floor, most)
+	}
+}
+
+// grow uses about n KiB of stack, then waits on release.
+func grow(n int, release <-chan struct{}, done func()) {
+	var pad [1024]byte
+	if n > 1 {
+		grow(n-1, release, done)
+		pad[0]++ // keep the frame
+		return
+	}
+	done()
+	<-release
+	_ = pad
+}
+
+// TestGoalWithManyStacks: goroutine stacks (which clients add by opening
+// connections) count in the base, so they do not multiply the goal past
+// live + max(base, floor).
+func TestGoalWithManyStacks(t *testing.T) {
+	if GOGCSet() {
+		t.Skip("GOGC is set: the tuner does not run")
+	}
+	restorePercent(t)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	const goroutines, kibEach = 1000, 32 // about 32 MiB of stacks
+	wg.Add(goroutines)
+	for range goroutines {
+		go grow(kibEach, release, wg.Done)
+	}
+	wg.Wait()
+	defer close(release)
+	const floor = 64 * mib
+	_, ch := startTest(t, floor)
+	for range 2 {
+		nextCycle(t, ch)
+	}
+	if s := readMetric(t, "/gc/scan/stack:bytes"); s < 16*mib {
+		t.Fatalf("only %d bytes of stacks: the test does not test what it says", s)
+	}
+	checkGoal(t, floor)
 }
