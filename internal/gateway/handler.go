@@ -86,6 +86,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x, sw := &st.x, &st.sw
 	st.id[0] = x.ID
 	h["X-Request-Id"] = st.id[:] // capacity 1: an append copies
+	// First thing, before the request or its context reaches any other
+	// goroutine: the lean server's context holds the Exchange itself.
 	r = policy.AttachExchange(r, x)
 	sw.ResponseWriter = w
 	rm := rt.noRoute // the matched route's cached metric children once routed

@@ -9,8 +9,10 @@ import (
 // (context.Canceled) when the handler returns, the client goes away or
 // the conn's context ends. It does what context.WithCancel did here for
 // less per request: it lives inside the request's response (no
-// allocation of its own), registers nothing with its parent (a conn
-// registers once, see conn.watchParent), makes its Done channel only when
+// allocation of its own), registers nothing with its parent (the
+// gateway's conn context cannot be cancelled; a cancellable one is
+// followed through one context.AfterFunc per request, see serveOne),
+// makes its Done channel only when
 // asked, and has its own AfterFunc, which context.AfterFunc and derived
 // contexts use instead of a goroutine, and which a caller on the hot path
 // (the upstream transport's abort hook) may call directly to spare

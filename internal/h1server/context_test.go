@@ -3,7 +3,9 @@ package h1server
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -166,5 +168,153 @@ func TestBaseContextEndCancelsRequest(t *testing.T) {
 	stop()
 	if err := <-got; !errors.Is(err, context.Canceled) {
 		t.Fatalf("request context: %v", err)
+	}
+}
+
+// deadlineConn records the deadlines set on a conn.
+type deadlineConn struct {
+	net.Conn
+	mu          sync.Mutex
+	read, write time.Time
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.read = t
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.write = t
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.read, c.write = t, t
+	c.mu.Unlock()
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *deadlineConn) deadlines() (read, write time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.read, c.write
+}
+
+// TestDeadlinesFollowResponseController: deadlines a handler moves
+// through http.ResponseController are known to the conn, so the next
+// request's write deadline and the next idle wait's read deadline are set
+// again even when the ones set before would still be within
+// internal/deadline's window (an hour's timeouts: the window is minutes).
+func TestDeadlinesFollowResponseController(t *testing.T) {
+	const timeout = time.Hour
+	seen := make(chan *deadlineConn, 1)
+	type state struct{ read, write time.Time }
+	states := make(chan state, 3)
+	var dc *deadlineConn
+	s := &Server{WriteTimeout: timeout, IdleTimeout: timeout, ReadTimeout: timeout, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		read, write := dc.deadlines()
+		states <- state{read, write}
+		rc := http.NewResponseController(w)
+		switch r.URL.Path {
+		case "/clear-write":
+			if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+				t.Error(err)
+			}
+		case "/far-read":
+			if err := rc.SetReadDeadline(time.Now().Add(100 * timeout)); err != nil {
+				t.Error(err)
+			}
+		}
+		echo(w, r)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close(); s.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		dc = &deadlineConn{Conn: c}
+		seen <- dc
+		_ = s.ServeConn(dc)
+	}()
+	c, br := dial(t, ln.Addr().String())
+	get := func(path string) state {
+		t.Helper()
+		send(t, c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if res, _ := readResponse(t, br, "GET"); res.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, res.StatusCode)
+		}
+		return <-states
+	}
+	<-seen
+	get("/clear-write")
+	if st := get("/far-read"); st.write.IsZero() || time.Until(st.write) < timeout {
+		t.Fatalf("after a handler cleared the write deadline, the next request's is %v, want at least now+%v", st.write, timeout)
+	}
+	if st := get("/after"); time.Until(st.read) > timeout+timeout/16+time.Minute {
+		t.Fatalf("after a handler set a read deadline %v ahead, the idle wait kept it (%v), want at most the idle timeout", 100*timeout, time.Until(st.read))
+	}
+}
+
+// TestHeldValuePerRequest: a value held by one request's context (as the
+// gateway holds its Exchange) is that request's only: pipelined requests
+// on one conn, and a context kept past its handler, see their own.
+func TestHeldValuePerRequest(t *testing.T) {
+	type holder interface{ HoldValue(key, val any) bool }
+	kept := make(chan context.Context, 3)
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := r.Context().(holder)
+		if !ok {
+			t.Error("the request context cannot hold a value")
+			return
+		}
+		if v := r.Context().Value(ctxKey("x")); v != nil {
+			t.Errorf("%s: a value before holding one: %v", r.URL.Path, v)
+		}
+		if !h.HoldValue(ctxKey("x"), r.URL.Path) {
+			t.Errorf("%s: HoldValue refused", r.URL.Path)
+		}
+		kept <- r.Context()
+		echo(w, r)
+	})})
+	c, br := dial(t, addr)
+	send(t, c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n")
+	for _, p := range []string{"/1", "/2", "/3"} {
+		if res, _ := readResponse(t, br, "GET"); res.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, res.StatusCode)
+		}
+		if v := (<-kept).Value(ctxKey("x")); v != p {
+			t.Fatalf("request %s's context holds %v", p, v)
+		}
+	}
+}
+
+// TestDeadlineChangeAfterHandlerRefused: a ResponseController kept past
+// the handler cannot move the conn's deadlines (by then they are the next
+// request's).
+func TestDeadlineChangeAfterHandlerRefused(t *testing.T) {
+	kept := make(chan http.ResponseWriter, 1)
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kept <- w
+		echo(w, r)
+	})})
+	c, br := dial(t, addr)
+	send(t, c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	readResponse(t, br, "GET")
+	rc := http.NewResponseController(<-kept)
+	if err := rc.SetReadDeadline(time.Now().Add(time.Hour)); !errors.Is(err, errAfterHandler) {
+		t.Fatalf("SetReadDeadline after the handler: %v, want errAfterHandler", err)
+	}
+	if err := rc.SetWriteDeadline(time.Time{}); !errors.Is(err, errAfterHandler) {
+		t.Fatalf("SetWriteDeadline after the handler: %v, want errAfterHandler", err)
 	}
 }

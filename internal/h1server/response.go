@@ -441,11 +441,19 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c.rwc, rw, nil
 }
 
+// errAfterHandler refuses a deadline change once the handler has
+// returned (or hijacked the conn): the conn is the next request's, or not
+// the server's any more.
+var errAfterHandler = errors.New("h1server: deadline change after the handler returned")
+
 // SetReadDeadline lets handlers change the read deadline
 // (http.ResponseController).
 func (w *response) SetReadDeadline(t time.Time) error {
 	w.c.cr.mu.Lock() // the watch may set it too
 	defer w.c.cr.mu.Unlock()
+	if !w.c.cr.running {
+		return errAfterHandler
+	}
 	w.c.readDL = t
 	return w.c.rwc.SetReadDeadline(t)
 }
@@ -455,6 +463,9 @@ func (w *response) SetReadDeadline(t time.Time) error {
 func (w *response) SetWriteDeadline(t time.Time) error {
 	w.c.cr.mu.Lock()
 	defer w.c.cr.mu.Unlock()
+	if !w.c.cr.running {
+		return errAfterHandler
+	}
 	w.c.writeDL = t
 	return w.c.rwc.SetWriteDeadline(t)
 }

@@ -677,3 +677,40 @@ func TestLeanUpstreamSmugglingResponses(t *testing.T) {
 		})
 	}
 }
+
+// TestLeanHeaderTimeoutAfterBodyRead: an exchange whose body is read from
+// the conn clears the read deadline (the body has none); the next
+// exchange on the same pooled conn must bound its response headers again,
+// even though the deadline it set before is still within the window that
+// internal/deadline would keep (the memo follows the clear): a stalled
+// upstream gets 504, not a hang.
+func TestLeanHeaderTimeoutAfterBodyRead(t *testing.T) {
+	p := newPKI(t)
+	release := make(chan struct{})
+	big := strings.Repeat("x", 256<<10) // more than one read: the body comes from the conn
+	b := newBackend(t, p.good.TLS(), nil, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+			return
+		}
+		_, _ = io.WriteString(w, big)
+	})
+	t.Cleanup(func() { close(release) })
+	cfg := p.config(t, b)
+	cfg.ResponseHeaderTimeout = 1600 * time.Millisecond // window d/16 = 100 ms: the next exchange starts within it
+	u := mustNew(t, cfg)
+	wantOK(t, do(t, u, "GET", "/big", ""), big)
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		rec := httptest.NewRecorder()
+		u.ServeHTTP(rec, newEnv().request("GET", "https://gw.example/slow", ""))
+		done <- rec
+	}()
+	select {
+	case rec := <-done:
+		wantProblem(t, rec, http.StatusGatewayTimeout, ReasonTimeout)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled upstream held the exchange past the header timeout")
+	}
+	wantDials(t, u, 1) // the same pooled conn: what the test is about
+}
