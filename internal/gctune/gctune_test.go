@@ -2,9 +2,9 @@ package gctune
 
 import (
 	"runtime"
-	"sync"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 )
