@@ -432,7 +432,7 @@ func (c *conn) serveOne() bool {
 		c.extendWriteDeadline(now, d)
 	}
 	c.cr.wholeDeadline = wholeDeadline
-	c.cr.begin(ctx, !hasBody)
+	c.cr.begin(ctx, now, !hasBody)
 
 	ok := c.runHandler(w)
 	c.cr.end()
