@@ -32,18 +32,18 @@ type connReader struct {
 	c     *conn
 	limit int64 // header budget left; -1 none; 0 exhausted (431)
 
-	mu      sync.Mutex
-	cond    sync.Cond
+	mu       sync.Mutex
+	cond     sync.Cond
 	running  bool      // a handler runs
 	armed    bool      // the watch may start when the timer fires
 	armedAt  time.Time // when the running request armed the watch
 	timerSet bool      // the conn's watch timer is pending
-	inRead  bool // the watch's read is in progress
-	aborted bool // end interrupted the watch's read
-	hasByte bool // byteBuf holds a byte the watch read
-	byteBuf [1]byte
-	err     error           // the watch saw the client go away
-	req     *requestContext // the running request's context
+	inRead   bool      // the watch's read is in progress
+	aborted  bool      // end interrupted the watch's read
+	hasByte  bool      // byteBuf holds a byte the watch read
+	byteBuf  [1]byte
+	err      error           // the watch saw the client go away
+	req      *requestContext // the running request's context
 	// wholeDeadline is the request's read deadline (ReadTimeout), which
 	// the watch's read keeps, as net/http's background read does.
 	wholeDeadline time.Time
