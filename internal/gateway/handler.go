@@ -1,8 +1,9 @@
 package gateway
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
 	"path"
 	"strings"
@@ -44,10 +45,15 @@ func (w *statusWriter) Flush() {
 	}
 }
 
+// newRequestID returns 96 random bits in hex: a correlation ID for logs,
+// the client and the upstream, not a secret (the client sees it), so it
+// comes from math/rand/v2's generator (ChaCha8, seeded by the runtime),
+// which costs a fraction of crypto/rand's.
 func newRequestID() string {
 	var b [12]byte
 	var h [24]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint32(b[8:], rand.Uint32())
 	hex.Encode(h[:], b[:])
 	return string(h[:]) // one allocation, where EncodeToString makes two
 }
@@ -82,7 +88,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x  policy.Exchange
 		sw statusWriter
 		id [1]string
-	}{x: policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, ConnStart: connStart(r), Env: g.env}}
+	}{x: policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, Env: g.env}}
+	ci := connInfoOf(r)
+	st.x.ConnStart, st.x.Peer, st.x.PeerIP = ci.start, ci.peer, ci.peerIP
 	x, sw := &st.x, &st.sw
 	st.id[0] = x.ID
 	h["X-Request-Id"] = st.id[:] // capacity 1: an append copies

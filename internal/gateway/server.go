@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -145,19 +146,37 @@ func framingViolation(r *http.Request) (string, bool) { return framing.Violated(
 // connTLS returns the connection's TLS state.
 func connTLS(r *http.Request) *tls.ConnectionState { return r.TLS }
 
-type connStartKey struct{}
+type connInfoKey struct{}
 
-// connContext records the connection's start, on the gateway's clock (the
-// one max_connection_age is checked against), next to its framing guard.
-func (g *Gateway) connContext(ctx context.Context, c net.Conn) context.Context {
-	now := time.Now()
-	if g.env0Now != nil {
-		now = g.env0Now()
-	}
-	return context.WithValue(framing.ConnContext(ctx, c), connStartKey{}, now)
+// connInfo is what the gateway notes of a connection once, rather than
+// for each of its requests: when it started, on the gateway's clock (the
+// one max_connection_age is checked against), and the client's IP,
+// parsed and in text form.
+type connInfo struct {
+	start  time.Time
+	peer   netip.Addr
+	peerIP string
 }
 
-func connStart(r *http.Request) time.Time {
-	t, _ := r.Context().Value(connStartKey{}).(time.Time)
-	return t
+// connContext records the connection's connInfo next to its framing
+// guard.
+func (g *Gateway) connContext(ctx context.Context, c net.Conn) context.Context {
+	ci := &connInfo{start: time.Now()}
+	if g.env0Now != nil {
+		ci.start = g.env0Now()
+	}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		ci.peer = ap.Addr().Unmap().WithZone("")
+		ci.peerIP = ci.peer.String()
+	}
+	return context.WithValue(framing.ConnContext(ctx, c), connInfoKey{}, ci)
+}
+
+// connInfoOf returns the request's connInfo (zero outside the gateway's
+// listeners).
+func connInfoOf(r *http.Request) connInfo {
+	if ci, ok := r.Context().Value(connInfoKey{}).(*connInfo); ok {
+		return *ci
+	}
+	return connInfo{}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/wardengw/warden/internal/audit"
@@ -75,6 +76,11 @@ type Exchange struct {
 	Route  string    // name of the matched route, "" before routing
 	Start  time.Time // when the gateway started handling the request
 	Remote string    // client address, host:port
+	// Peer is Remote's IP (unmapped, without zone) and PeerIP its text,
+	// noted once per connection by the gateway; Peer is invalid (and
+	// PeerIP empty) when Remote is not ip:port or nobody noted it.
+	Peer   netip.Addr
+	PeerIP string
 	// ConnStart is when the client connection was accepted.
 	ConnStart time.Time
 	Identity  Identity

@@ -88,6 +88,25 @@ func joinChain(prior, next string) string {
 	return prior + ", " + next
 }
 
+// peerOf returns the client's IP, and its text when the gateway noted
+// both once for the connection (policy.Exchange), else the IP parsed from
+// r.RemoteAddr and "".
+func peerOf(r *http.Request) (netip.Addr, string) {
+	if x := policy.ExchangeOf(r); x != nil && x.Peer.IsValid() && x.Remote == r.RemoteAddr {
+		return x.Peer, x.PeerIP
+	}
+	return peerAddr(r.RemoteAddr), ""
+}
+
+// appendPeer appends peer's text: text if set (peer's, noted before), else
+// peer formatted.
+func appendPeer(dst []byte, peer netip.Addr, text string) []byte {
+	if text != "" {
+		return append(dst, text...)
+	}
+	return peer.AppendTo(dst)
+}
+
 // peerAddr returns the IP of a RemoteAddr ("ip:port"), unmapped and
 // without zone, or the zero Addr if it is not one.
 func peerAddr(remote string) netip.Addr {
@@ -120,16 +139,22 @@ func forwardedElement(peer netip.Addr, host string) string {
 
 // appendForwardedElement appends forwardedElement's value to dst.
 func appendForwardedElement(dst []byte, peer netip.Addr, host string) []byte {
+	return appendForwardedElementText(dst, peer, "", host)
+}
+
+// appendForwardedElementText is appendForwardedElement with peer's text,
+// if known (see appendPeer).
+func appendForwardedElementText(dst []byte, peer netip.Addr, peerText, host string) []byte {
 	dst = append(dst, "for="...)
 	switch {
 	case !peer.IsValid():
 		dst = append(dst, "unknown"...)
 	case peer.Is6():
 		dst = append(dst, `"[`...)
-		dst = peer.AppendTo(dst)
+		dst = appendPeer(dst, peer, peerText)
 		dst = append(dst, `]"`...)
 	default:
-		dst = peer.AppendTo(dst)
+		dst = appendPeer(dst, peer, peerText)
 	}
 	dst = append(dst, ";proto=https"...)
 	if host != "" {

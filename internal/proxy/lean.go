@@ -74,6 +74,7 @@ type leanRequest struct {
 	te      bool     // the client accepts trailers ("TE: trailers")
 	trusted bool
 	peer    netip.Addr
+	peerIP  string              // peer's text when the gateway noted it, else ""
 	w       http.ResponseWriter // the client's, for 1xx responses
 }
 
@@ -124,7 +125,7 @@ func (u *Upstream) leanEligible(r *http.Request, lr *leanRequest) bool {
 	}
 	lr.u, lr.in = u, r
 	lr.conn = connectionTokens(r.Header)
-	lr.peer = peerAddr(r.RemoteAddr)
+	lr.peer, lr.peerIP = peerOf(r)
 	lr.trusted = u.isTrusted(lr.peer)
 	return true
 }
@@ -209,12 +210,12 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 		// drops control bytes.
 		if lr.peer.IsValid() {
 			bw.WriteString("X-Forwarded-For: ")
-			bw.Write(lr.peer.AppendTo(bw.AvailableBuffer()))
+			bw.Write(appendPeer(bw.AvailableBuffer(), lr.peer, lr.peerIP))
 			bw.WriteString("\r\n")
 		}
 		writeField(bw, "X-Forwarded-Host", in.Host)
 		bw.WriteString("X-Forwarded-Proto: https\r\nForwarded: ")
-		bw.Write(appendForwardedElement(bw.AvailableBuffer(), lr.peer, in.Host))
+		bw.Write(appendForwardedElementText(bw.AvailableBuffer(), lr.peer, lr.peerIP, in.Host))
 		bw.WriteString("\r\n")
 	}
 	if x := policy.ExchangeOf(in); x != nil && x.ID != "" {

@@ -244,38 +244,54 @@ func TestLeanEarlyHintsKeepGatewayFields(t *testing.T) {
 // TestLeanForwardingFieldsInPlace: for an untrusted peer, the lean path
 // writes the forwarding fields in place; they must be forwardedValues'
 // (which the ReverseProxy path sends), for IPv4, IPv6 and unparsable
-// peers and hosts that need quoting or are empty.
+// peers and hosts that need quoting or are empty, whether the client IP
+// is parsed from RemoteAddr or was noted once for the connection (the
+// Exchange's Peer and PeerIP, as the gateway notes them).
 func TestLeanForwardingFieldsInPlace(t *testing.T) {
 	u, _ := leanUpstream(t, nil, nil)
-	for _, remote := range []string{"192.0.2.1:1234", "[2001:db8::1]:443", "[::ffff:192.0.2.9]:1", "@unix"} {
+	for _, remote := range []string{"192.0.2.1:1234", "[2001:db8::1]:443", "[::ffff:192.0.2.9]:1", "[fe80::1%eth0]:1", "@unix"} {
 		for _, host := range []string{"gw.example", "gw.example:8443", "[2001:db8::2]:8443", `a"b\c`, "caf\xc3\xa9", ""} {
-			in := httptest.NewRequest("GET", "https://gw.example/x", nil)
-			in.Host, in.RemoteAddr = host, remote
-			lr := leanRequest{u: u, in: in, peer: peerAddr(remote)}
-			if lr.trusted = u.isTrusted(lr.peer); lr.trusted {
-				t.Fatalf("%s is trusted", remote)
-			}
-			var out strings.Builder
-			bw := bufio.NewWriter(&out)
-			if err := lr.writeTo(bw); err != nil {
-				t.Fatal(err)
-			}
-			sent, err := http.ReadRequest(bufio.NewReader(strings.NewReader(out.String())))
-			if err != nil {
-				t.Fatalf("%s %q: %v in %q", remote, host, err, out.String())
-			}
-			var want [4]string
-			forwardedValues(&want, in.Header, false, lr.peer, host)
-			for i, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
-				vv, ok := sent.Header[k]
-				if want[i] == "" && i == 0 {
-					if ok {
-						t.Errorf("%s %q: %s %q sent, want none", remote, host, k, vv)
+			for _, noted := range []bool{false, true} {
+				in := httptest.NewRequest("GET", "https://gw.example/x", nil)
+				in.Host, in.RemoteAddr = host, remote
+				lr := leanRequest{u: u, in: in}
+				if noted {
+					x := &policy.Exchange{Remote: remote, Peer: peerAddr(remote)}
+					if x.Peer.IsValid() {
+						x.PeerIP = x.Peer.String()
 					}
-					continue
+					in = in.WithContext(policy.WithExchange(in.Context(), x))
+					lr.in = in
 				}
-				if len(vv) != 1 || vv[0] != strings.TrimSpace(want[i]) {
-					t.Errorf("%s %q: %s %q, want %q", remote, host, k, vv, want[i])
+				lr.peer, lr.peerIP = peerOf(in)
+				if noted && lr.peer.IsValid() && lr.peerIP == "" {
+					t.Fatalf("%s: the noted peer was not used", remote)
+				}
+				if lr.trusted = u.isTrusted(lr.peer); lr.trusted {
+					t.Fatalf("%s is trusted", remote)
+				}
+				var out strings.Builder
+				bw := bufio.NewWriter(&out)
+				if err := lr.writeTo(bw); err != nil {
+					t.Fatal(err)
+				}
+				sent, err := http.ReadRequest(bufio.NewReader(strings.NewReader(out.String())))
+				if err != nil {
+					t.Fatalf("%s %q: %v in %q", remote, host, err, out.String())
+				}
+				var want [4]string
+				forwardedValues(&want, in.Header, false, lr.peer, host)
+				for i, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+					vv, ok := sent.Header[k]
+					if want[i] == "" && i == 0 {
+						if ok {
+							t.Errorf("%s %q: %s %q sent, want none", remote, host, k, vv)
+						}
+						continue
+					}
+					if len(vv) != 1 || vv[0] != strings.TrimSpace(want[i]) {
+						t.Errorf("%s %q (noted %v): %s %q, want %q", remote, host, noted, k, vv, want[i])
+					}
 				}
 			}
 		}

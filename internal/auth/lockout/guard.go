@@ -155,6 +155,17 @@ func (g *Guard) IPKey(remote string) string {
 	return ipKey(remote, g.cfg.Load().IPv6Prefix)
 }
 
+// requestIPKey is ipKey(r.RemoteAddr, v6prefix), from the client IP the
+// gateway noted once for the connection (x.Peer, x.PeerIP) when it did:
+// the text of an IPv4 address (or an IPv6 one keyed whole) is then used
+// as it is instead of being parsed and formatted again.
+func requestIPKey(r *http.Request, x *policy.Exchange, v6prefix int) string {
+	if x != nil && x.Peer.IsValid() && x.PeerIP != "" && x.Remote == r.RemoteAddr && (x.Peer.Is4() || v6prefix >= 128) {
+		return x.PeerIP
+	}
+	return ipKey(r.RemoteAddr, v6prefix)
+}
+
 func ipKey(remote string, v6prefix int) string {
 	host := remote
 	if h, _, err := net.SplitHostPort(remote); err == nil {
@@ -194,7 +205,7 @@ func (g *Guard) Failed(r *http.Request, x *policy.Exchange, reason string) {
 	}
 	c := g.cfg.Load()
 	now := g.now()
-	keys := [numKinds]string{kindIP: ipKey(r.RemoteAddr, c.IPv6Prefix)}
+	keys := [numKinds]string{kindIP: requestIPKey(r, x, c.IPv6Prefix)}
 	if x != nil {
 		keys[kindConsumer] = x.Identity.Consumer
 	}
