@@ -153,15 +153,11 @@ func TrimSPHT(s string) string {
 	return s
 }
 
-// Fields parses the header section's field lines in s (each ending in
-// CRLF, as HeaderSection checked) into h. The values are stored in vals,
-// the caller's backing array, which must hold a string for every line of
-// s (the caller passes one it allocated with the message, so that the
-// values cost no allocation of their own); each key's slice is capped so
-// that an append copies instead of overwriting the next value. visit sees
-// each canonical key and its trimmed value before it is stored; false from
-// visit, or a line that is not "token: value", makes Fields return false.
-func Fields(s string, h http.Header, vals []string, visit func(key, value string) bool) bool {
+// EachField calls fn with the canonical key and the trimmed value of each
+// field line in s (each ending in CRLF, as HeaderSection checked), in
+// order. It returns false at once for a line that is not "token: value",
+// or when fn does.
+func EachField(s string, fn func(key, value string) bool) bool {
 	for s != "" {
 		i := strings.IndexByte(s, '\r')
 		line := s[:i]
@@ -171,19 +167,40 @@ func Fields(s string, h http.Header, vals []string, visit func(key, value string
 			return false
 		}
 		key, ok := CanonicalKey(line[:colon])
-		if !ok {
+		if !ok || !fn(key, TrimSPHT(line[colon+1:])) {
 			return false
-		}
-		v := TrimSPHT(line[colon+1:])
-		if !visit(key, v) {
-			return false
-		}
-		if vv := h[key]; vv != nil {
-			h[key] = append(vv, v)
-		} else {
-			vals[0] = v
-			h[key], vals = vals[:1:1], vals[1:]
 		}
 	}
 	return true
+}
+
+// Fields parses the header section's field lines in s (each ending in
+// CRLF, as HeaderSection checked) into h. The values are stored in vals,
+// the caller's backing array, which must hold a string for every line of
+// s (the caller passes one it allocated with the message, so that the
+// values cost no allocation of their own); see Add. visit sees each
+// canonical key and its trimmed value before it is stored; false from
+// visit, or a line that is not "token: value", makes Fields return false.
+func Fields(s string, h http.Header, vals []string, visit func(key, value string) bool) bool {
+	return EachField(s, func(key, v string) bool {
+		if !visit(key, v) {
+			return false
+		}
+		vals = Add(h, key, v, vals)
+		return true
+	})
+}
+
+// Add adds v to h's values of key: appended to them if key has some,
+// else as a one-value slice of vals[0], capped so that a later append
+// copies instead of overwriting the next value. It returns what is left
+// of vals.
+func Add(h http.Header, key, v string, vals []string) []string {
+	if vv := h[key]; vv != nil {
+		h[key] = append(vv, v)
+		return vals
+	}
+	vals[0] = v
+	h[key] = vals[:1:1]
+	return vals[1:]
 }

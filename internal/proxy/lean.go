@@ -75,6 +75,7 @@ type leanRequest struct {
 	trusted bool
 	peer    netip.Addr
 	peerIP  string              // peer's text when the gateway noted it, else ""
+	sink    responseSink        // the client's header map, for the response's fields
 	w       http.ResponseWriter // the client's, for 1xx responses
 }
 
@@ -253,6 +254,7 @@ func (u *Upstream) serveLean(w http.ResponseWriter, r *http.Request, lr *leanReq
 		}
 	}
 	lr.w = w
+	lr.sink.h = w.Header()
 	res, err := u.h1.exchange(r, lr, false)
 	if err != nil {
 		u.handleError(w, r, err)
@@ -260,7 +262,9 @@ func (u *Upstream) serveLean(w http.ResponseWriter, r *http.Request, lr *leanReq
 	}
 	defer res.Body.Close()
 	dst := w.Header()
-	copyResponseHeader(dst, res.Header, connectionTokens(res.Header))
+	if res.Header != nil { // else its fields are in dst already (lr.sink)
+		copyResponseHeader(dst, res.Header, connectionTokens(res.Header))
+	}
 	announced := len(res.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -271,7 +275,7 @@ func (u *Upstream) serveLean(w http.ResponseWriter, r *http.Request, lr *leanReq
 	}
 	w.WriteHeader(res.StatusCode)
 	if res.Body != http.NoBody {
-		if err := copyBody(w, res.Body, streaming(res)); err != nil {
+		if err := copyBody(w, res.Body, streaming(res, &lr.sink)); err != nil {
 			// As ReverseProxy: a response cut short must not look complete.
 			if r.Context().Value(http.ServerContextKey) != nil {
 				panic(http.ErrAbortHandler)
@@ -296,12 +300,19 @@ func (u *Upstream) serveLean(w http.ResponseWriter, r *http.Request, lr *leanReq
 	}
 }
 
-// copyResponseHeader adds the upstream's fields to dst, less the
-// hop-by-hop ones, those listed in Connection and those the gateway owns
-// (modifyResponse).
+// dropResponseField reports whether the gateway drops an upstream
+// response field of this (canonical) name: hop-by-hop ones and those the
+// gateway owns (modifyResponse). Fields listed in Connection are dropped
+// too (copyResponseHeader); the lean parse declines a response with one.
+func dropResponseField(k string) bool {
+	return hopByHop(k) || k == "Strict-Transport-Security" || k == "Alt-Svc"
+}
+
+// copyResponseHeader adds the upstream's fields to dst, less those
+// dropResponseField drops and those listed in Connection.
 func copyResponseHeader(dst, src http.Header, conn []string) {
 	for k, vv := range src {
-		if hopByHop(k) || listed(conn, k) || k == "Strict-Transport-Security" || k == "Alt-Svc" {
+		if dropResponseField(k) || listed(conn, k) {
 			continue
 		}
 		if prior, ok := dst[k]; ok {
@@ -313,21 +324,33 @@ func copyResponseHeader(dst, src http.Header, conn []string) {
 }
 
 // streaming reports whether ReverseProxy would flush after every write:
-// a body of unknown length, or server-sent events.
-func streaming(res *http.Response) bool {
+// a body of unknown length, or server-sent events. The Content-Type is
+// res.Header's, or sink's when the response's fields went there.
+func streaming(res *http.Response, sink *responseSink) bool {
 	if res.ContentLength == -1 {
 		return true
 	}
-	ct := res.Header["Content-Type"]
-	if len(ct) == 0 {
+	ct, ok := sink.contentType, sink.hasType
+	if res.Header != nil {
+		vv := res.Header["Content-Type"]
+		ct, ok = first(vv), len(vv) > 0
+	}
+	if !ok {
 		return false
 	}
 	const sse = "text/event-stream"
-	if v := strings.TrimLeft(ct[0], " \t"); len(v) < len(sse) || !strings.EqualFold(v[:len(sse)], sse) {
+	if v := strings.TrimLeft(ct, " \t"); len(v) < len(sse) || !strings.EqualFold(v[:len(sse)], sse) {
 		return false // ParseMediaType (which allocates) would not say SSE either
 	}
-	base, _, _ := mime.ParseMediaType(ct[0])
+	base, _, _ := mime.ParseMediaType(ct)
 	return base == sse
+}
+
+func first(vv []string) string {
+	if len(vv) == 0 {
+		return ""
+	}
+	return vv[0]
 }
 
 // copyBody copies the response body to the client, flushing after each

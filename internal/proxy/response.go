@@ -22,13 +22,28 @@ import (
 // maxLeanFields bounds the fields of a response parseResponse accepts.
 const maxLeanFields = 100
 
+// responseSink receives the fields of a response parseResponse accepts
+// straight into the client's header map h, instead of a header map of the
+// response's own that the lean forward path would then copy from: less
+// the fields the gateway drops (dropResponseField), appended to those h
+// has. contentType is the upstream's first Content-Type, if any.
+type responseSink struct {
+	h           http.Header
+	contentType string
+	hasType     bool
+}
+
 // parseResponse parses the response at the start of buf, which holds the
 // bytes buffered so far. ok false declines the response. On success n is
 // the length of the status line and header section, and the body (of
 // res.ContentLength bytes) follows them; res.Body is left nil for the
 // caller. A usual response costs the copy of its header section, its
 // header map and one leanResponse.
-func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok bool) {
+//
+// With a sink, the fields go to sink.h and res.Header is nil; nothing is
+// added to sink.h unless the response is accepted (the fields are checked
+// in a first pass, stored in a second).
+func parseResponse(buf []byte, req *http.Request, sink *responseSink) (res *http.Response, n int, ok bool) {
 	if req != nil && req.Method == http.MethodHead {
 		return nil, 0, false // no body despite the Content-Length
 	}
@@ -49,7 +64,7 @@ func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok
 		}
 		code = code*10 + int(c-'0')
 	}
-	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+	if code < 200 || code > 599 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return nil, 0, false
 	}
 	l := new(leanResponse)
@@ -57,9 +72,8 @@ func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok
 	if lines-1 > len(vals) {
 		vals = make([]string, lines-1)
 	}
-	h := make(http.Header, lines-1)
 	length := int64(-1)
-	ok = httpsyntax.Fields(s[i+2:], h, vals, func(key, v string) bool {
+	check := func(key, v string) bool {
 		switch key {
 		case "Content-Length":
 			if length >= 0 {
@@ -72,9 +86,28 @@ func parseResponse(buf []byte, req *http.Request) (res *http.Response, n int, ok
 			return false
 		}
 		return true
-	})
+	}
+	var h http.Header
+	if sink == nil {
+		h = make(http.Header, lines-1)
+		ok = httpsyntax.Fields(s[i+2:], h, vals, check)
+	} else {
+		ok = httpsyntax.EachField(s[i+2:], check)
+	}
 	if !ok || length < 0 {
 		return nil, 0, false // no length: delimited by the close, ReadResponse's case
+	}
+	if sink != nil {
+		// The second pass sees the lines the first accepted: it cannot fail.
+		httpsyntax.EachField(s[i+2:], func(key, v string) bool {
+			if key == "Content-Type" && !sink.hasType {
+				sink.contentType, sink.hasType = v, true
+			}
+			if !dropResponseField(key) {
+				vals = httpsyntax.Add(sink.h, key, v, vals)
+			}
+			return true
+		})
 	}
 	l.res = http.Response{
 		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -94,4 +127,13 @@ const leanVals = 9
 type leanResponse struct {
 	res  http.Response
 	vals [leanVals]string
+}
+
+// sinkOf returns the lean forward path's response sink, or nil for the
+// transport's other callers, whose responses keep a header map.
+func sinkOf(out outbound) *responseSink {
+	if lr, ok := out.(*leanRequest); ok && lr.sink.h != nil {
+		return &lr.sink
+	}
+	return nil
 }

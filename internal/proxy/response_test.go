@@ -12,13 +12,26 @@ import (
 	"testing"
 )
 
+// gatewayFields are what the gateway has put in the client's header map
+// before the upstream answers.
+func gatewayFields() http.Header {
+	return http.Header{"Strict-Transport-Security": {"max-age=63072000"}, "X-Request-Id": []string{"id"}[:1:1]}
+}
+
 // matchesStd fails t unless http.ReadResponse reads in the same response
-// as parseResponse from in, and the same body after it.
+// as parseResponse from in, and the same body after it; and unless
+// parseResponse with a sink accepts it too, putting in the client's header
+// map what the lean path's copyResponseHeader would from ReadResponse's.
 func matchesStd(t *testing.T, in []byte, req *http.Request) {
 	t.Helper()
-	lean, n, ok := parseResponse(in, req)
+	lean, n, ok := parseResponse(in, req, nil)
 	if !ok {
 		t.Fatalf("parseResponse declined %q", in)
+	}
+	sink := &responseSink{h: gatewayFields()}
+	viaSink, sinkN, sinkOK := parseResponse(in, req, sink)
+	if !sinkOK || sinkN != n || viaSink.Header != nil || viaSink.StatusCode != lean.StatusCode || viaSink.ContentLength != lean.ContentLength {
+		t.Fatalf("in %q: with a sink: ok %v, n %d (want %d), header %v", in, sinkOK, sinkN, n, viaSink.Header)
 	}
 	br := bufio.NewReaderSize(bytes.NewReader(in), len(in)+16)
 	std, err := http.ReadResponse(br, req)
@@ -34,6 +47,14 @@ func matchesStd(t *testing.T, in []byte, req *http.Request) {
 	}
 	if !reflect.DeepEqual(lean.Header, std.Header) {
 		t.Fatalf("in %q: header\nlean %q\nstd  %q", in, lean.Header, std.Header)
+	}
+	want := gatewayFields()
+	copyResponseHeader(want, std.Header, connectionTokens(std.Header))
+	if !reflect.DeepEqual(sink.h, want) {
+		t.Fatalf("in %q: client header via the sink\n%q\nwant %q", in, sink.h, want)
+	}
+	if ct := std.Header["Content-Type"]; sink.hasType != (len(ct) > 0) || (len(ct) > 0 && sink.contentType != ct[0]) {
+		t.Fatalf("in %q: sink content type %q (%v), want %q", in, sink.contentType, sink.hasType, ct)
 	}
 	if consumed := len(in) - br.Buffered(); consumed != n {
 		t.Fatalf("in %q: header section of %d bytes, ReadResponse read %d", in, n, consumed)
@@ -75,7 +96,8 @@ func TestParseResponse(t *testing.T) {
 		"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabcEXTRA",
 		"HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx",
 		"HTTP/1.1 200 \r\nContent-Length: 1\r\n\r\nx",
-		"HTTP/1.1 999 Whatever it is\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 599 Whatever it is\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=1\r\nAlt-Svc: h3=\":443\"\r\nKeep-Alive: timeout=5\r\nX-Request-Id: upstream\r\nContent-Type: text/event-stream\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n",
 		"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-lower-case: v\r\nX-UPPER: V\r\n\r\nhi",
 		"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\nset-cookie: c=3\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX-Spaces: \t padded value \t \r\nX-Empty:\r\nX-Obs-Text: caf\xc3\xa9\r\nContent-Length:  007 \r\n\r\n1234567",
@@ -132,14 +154,20 @@ func TestParseResponseDeclines(t *testing.T) {
 		{"no colon", "HTTP/1.1 200 OK\r\nX-A\r\nContent-Length: 1\r\n\r\nx", nil},
 		{"empty name", "HTTP/1.1 200 OK\r\n: a\r\nContent-Length: 1\r\n\r\nx", nil},
 		{"non-token name", "HTTP/1.1 200 OK\r\nX(A): a\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"status above 599", "HTTP/1.1 600 X\r\nX-Leak: upstream\r\nContent-Length: 1\r\n\r\nx", nil},
+		{"a declined field after fields the sink would take", "HTTP/1.1 200 OK\r\nX-A: a\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\nx", nil},
 		{"too many fields", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: a\r\n", maxLeanFields) + "Content-Length: 1\r\n\r\nx", nil},
 	} {
 		req := tt.req
 		if req == nil {
 			req = getRequest()
 		}
-		if _, _, ok := parseResponse([]byte(tt.in), req); ok {
+		if _, _, ok := parseResponse([]byte(tt.in), req, nil); ok {
 			t.Errorf("%s: parseResponse accepted %q", tt.name, tt.in)
+		}
+		sink := &responseSink{h: gatewayFields()}
+		if _, _, ok := parseResponse([]byte(tt.in), req, sink); ok || !reflect.DeepEqual(sink.h, gatewayFields()) || sink.hasType {
+			t.Errorf("%s: with a sink: accepted %v, client header %q", tt.name, ok, sink.h)
 		}
 	}
 }
@@ -154,8 +182,13 @@ func FuzzParseResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"))
 	f.Add([]byte("HTTP/1.1 200 OK\r\n" + fieldLines(leanVals) + "Content-Length: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if _, _, ok := parseResponse(in, getRequest()); ok {
+		if _, _, ok := parseResponse(in, getRequest(), nil); ok {
 			matchesStd(t, in, getRequest())
+			return
+		}
+		sink := &responseSink{h: gatewayFields()}
+		if _, _, ok := parseResponse(in, getRequest(), sink); ok || !reflect.DeepEqual(sink.h, gatewayFields()) {
+			t.Fatalf("in %q: declined without a sink, but with one: accepted %v, client header %q", in, ok, sink.h)
 		}
 	})
 }
@@ -166,8 +199,23 @@ func FuzzParseResponse(f *testing.F) {
 func TestParseResponseAllocs(t *testing.T) {
 	in := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\nDate: Sun, 29 Nov 2026 04:38:13 GMT\r\n\r\nhello")
 	req := getRequest()
-	if n := testing.AllocsPerRun(100, func() { _, _, _ = parseResponse(in, req) }); n > 4 {
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = parseResponse(in, req, nil) }); n > 4 {
 		t.Errorf("parseResponse allocates %v times, want 4", n)
+	}
+}
+
+// TestParseResponseSinkAllocs: into the client's header map, a usual
+// response costs only the copy of its header section and the
+// leanResponse (no header map of its own).
+func TestParseResponseSinkAllocs(t *testing.T) {
+	in := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\nDate: Sun, 29 Nov 2026 04:38:13 GMT\r\n\r\nhello")
+	req := getRequest()
+	h := make(http.Header, 8)
+	if n := testing.AllocsPerRun(100, func() {
+		clear(h)
+		_, _, _ = parseResponse(in, req, &responseSink{h: h})
+	}); n > 2 {
+		t.Errorf("parseResponse with a sink allocates %v times, want 2", n)
 	}
 }
 
@@ -219,4 +267,28 @@ func TestLeanResponseBody(t *testing.T) {
 	}
 	wantOK(t, do(t, u, "GET", "/whole", ""), "whole body")
 	wantDials(t, u, 2)
+}
+
+// TestStreamingContentType: whether the lean path flushes every write
+// depends on the upstream's Content-Type, from the response's header map
+// or, when the fields went straight to the client's (a sink), from the
+// sink.
+func TestStreamingContentType(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		res    *http.Response
+		sink   responseSink
+		stream bool
+	}{
+		{"unknown length", &http.Response{ContentLength: -1}, responseSink{}, true},
+		{"sse via the sink", &http.Response{ContentLength: 10}, responseSink{contentType: "Text/Event-Stream; charset=utf-8", hasType: true}, true},
+		{"other type via the sink", &http.Response{ContentLength: 10}, responseSink{contentType: "text/plain", hasType: true}, false},
+		{"no type via the sink", &http.Response{ContentLength: 10}, responseSink{}, false},
+		{"sse in the header map", &http.Response{ContentLength: 10, Header: http.Header{"Content-Type": {"text/event-stream"}}}, responseSink{}, true},
+		{"the header map wins", &http.Response{ContentLength: 10, Header: http.Header{}}, responseSink{contentType: "text/event-stream", hasType: true}, false},
+	} {
+		if got := streaming(tt.res, &tt.sink); got != tt.stream {
+			t.Errorf("%s: streaming = %v, want %v", tt.name, got, tt.stream)
+		}
+	}
 }

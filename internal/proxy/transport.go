@@ -506,7 +506,7 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 	lean := false
 	for n := 0; ; n++ {
 		var err error
-		res, lean, err = pc.readResponse(req)
+		res, lean, err = pc.readResponse(req, sinkOf(out))
 		if err != nil {
 			return fail(err)
 		}
@@ -567,9 +567,9 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 // parseResponse's lean parse of what is buffered when it accepts it
 // (lean: the body, of res.ContentLength bytes, follows in br), else
 // http.ReadResponse.
-func (pc *pconn) readResponse(req *http.Request) (res *http.Response, lean bool, err error) {
+func (pc *pconn) readResponse(req *http.Request, sink *responseSink) (res *http.Response, lean bool, err error) {
 	if buf, err := pc.br.Peek(pc.br.Buffered()); err == nil {
-		if res, n, ok := parseResponse(buf, req); ok {
+		if res, n, ok := parseResponse(buf, req, sink); ok {
 			_, _ = pc.br.Discard(n) // buffered: cannot fail
 			return res, true, nil
 		}
