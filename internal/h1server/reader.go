@@ -19,12 +19,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // notice a client that goes away while the handler runs, and stops it
 // after the handler, a cost on every request. Here a timer starts the
 // same read only once a request has run for WatchDelay with its body read
-// to the end (before that, the handler's own body reads notice it). The
-// timer is not reset and stopped for every request: a request arms the
-// watch (notes when) and starts the timer only if it is not already
-// pending; when it fires, it starts the read if the request armed then
-// has run for WatchDelay, re-arms itself for the rest if it has not, and
-// does nothing if no request is armed. A
+// to the end (before that, the handler's own body reads notice it). A
 // byte read by the watch (a pipelined request) is kept for the next
 // request; an error (EOF, reset) cancels the request's context, which
 // cancels the upstream request, and ends the conn after the response.
@@ -32,18 +27,16 @@ type connReader struct {
 	c     *conn
 	limit int64 // header budget left; -1 none; 0 exhausted (431)
 
-	mu       sync.Mutex
-	cond     sync.Cond
-	running  bool      // a handler runs
-	armed    bool      // the watch may start when the timer fires
-	armedAt  time.Time // when the running request armed the watch
-	timerSet bool      // the conn's watch timer is pending
-	inRead   bool      // the watch's read is in progress
-	aborted  bool      // end interrupted the watch's read
-	hasByte  bool      // byteBuf holds a byte the watch read
-	byteBuf  [1]byte
-	err      error           // the watch saw the client go away
-	req      *requestContext // the running request's context
+	mu      sync.Mutex
+	cond    sync.Cond
+	running bool // a handler runs
+	armed   bool // the watch may start when the timer fires
+	inRead  bool // the watch's read is in progress
+	aborted bool // end interrupted the watch's read
+	hasByte bool // byteBuf holds a byte the watch read
+	byteBuf [1]byte
+	err     error           // the watch saw the client go away
+	req     *requestContext // the running request's context
 	// wholeDeadline is the request's read deadline (ReadTimeout), which
 	// the watch's read keeps, as net/http's background read does.
 	wholeDeadline time.Time
@@ -80,58 +73,43 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// begin is called before the handler, which starts at now; arm is true
-// when the request has no body left to read.
-func (cr *connReader) begin(req *requestContext, now time.Time, arm bool) {
+// begin is called before the handler; arm is true when the request has
+// no body left to read.
+func (cr *connReader) begin(req *requestContext, arm bool) {
 	cr.mu.Lock()
 	cr.running, cr.req = true, req
 	cr.mu.Unlock()
 	if arm {
-		cr.arm(now)
+		cr.arm()
 	}
 }
 
-func (cr *connReader) watchDelay() time.Duration {
-	if d := cr.c.s.WatchDelay; d > 0 {
-		return d
-	}
-	return DefaultWatchDelay
-}
-
-// arm arms the watch for the running request, from now, once per
-// request, and starts the timer unless it is pending already.
-func (cr *connReader) arm(now time.Time) {
+// arm starts the timer of the watch, once per request.
+func (cr *connReader) arm() {
 	cr.mu.Lock()
-	defer cr.mu.Unlock()
 	if !cr.running || cr.armed {
-		return
-	}
-	cr.armed, cr.armedAt = true, now
-	if cr.timerSet {
-		return
-	}
-	cr.timerSet = true
-	c := cr.c
-	if c.watch == nil {
-		c.watch = time.AfterFunc(cr.watchDelay(), cr.watchRead)
-	} else {
-		c.watch.Reset(cr.watchDelay())
-	}
-}
-
-// watchRead is the timer's function: for a request armed WatchDelay ago,
-// one read that either gets a byte (kept) or an error (the client is
-// gone), or is interrupted by end; for one armed since, the timer again.
-func (cr *connReader) watchRead() {
-	cr.mu.Lock()
-	cr.timerSet = false
-	if !cr.running || !cr.armed || cr.inRead || cr.hasByte || cr.err != nil {
 		cr.mu.Unlock()
 		return
 	}
-	if wait := cr.watchDelay() - time.Since(cr.armedAt); wait > 0 {
-		cr.timerSet = true
-		cr.c.watch.Reset(wait)
+	cr.armed = true
+	cr.mu.Unlock()
+	c := cr.c
+	d := c.s.WatchDelay
+	if d <= 0 {
+		d = DefaultWatchDelay
+	}
+	if c.watch == nil {
+		c.watch = time.AfterFunc(d, cr.watchRead)
+	} else {
+		c.watch.Reset(d)
+	}
+}
+
+// watchRead is the timer's function: one read that either gets a byte
+// (kept) or an error (the client is gone), or is interrupted by end.
+func (cr *connReader) watchRead() {
+	cr.mu.Lock()
+	if !cr.running || !cr.armed || cr.inRead || cr.hasByte || cr.err != nil {
 		cr.mu.Unlock()
 		return
 	}
@@ -155,9 +133,12 @@ func (cr *connReader) watchRead() {
 	cr.mu.Unlock()
 }
 
-// end is called after the handler: it disarms the watch (a pending timer
-// then finds nothing to do) and waits for a watch read in progress.
+// end is called after the handler: it stops the watch and waits for a
+// watch read in progress.
 func (cr *connReader) end() {
+	if w := cr.c.watch; w != nil {
+		w.Stop()
+	}
 	cr.mu.Lock()
 	cr.running, cr.armed, cr.req = false, false, nil
 	if cr.inRead {
@@ -211,7 +192,7 @@ func (b *reqBody) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		b.sawEOF = true
-		b.c.cr.arm(time.Now())
+		b.c.cr.arm()
 	}
 	return n, err
 }

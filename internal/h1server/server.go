@@ -432,7 +432,7 @@ func (c *conn) serveOne() bool {
 		c.extendWriteDeadline(now, d)
 	}
 	c.cr.wholeDeadline = wholeDeadline
-	c.cr.begin(ctx, now, !hasBody)
+	c.cr.begin(ctx, !hasBody)
 
 	ok := c.runHandler(w)
 	c.cr.end()
