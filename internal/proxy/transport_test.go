@@ -507,6 +507,38 @@ func TestLeanIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestLeanIdleTimeoutCountsFromLastUse: the idle timeout counts from a
+// conn's last use: a conn in steady use for longer than IdleConnTimeout is
+// never evicted, and one left idle is, once idle that long.
+func TestLeanIdleTimeoutCountsFromLastUse(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p.good.TLS(), nil, nil)
+	cfg := p.config(t, b)
+	cfg.IdleConnTimeout = time.Second
+	u := mustNew(t, cfg)
+	evicted := make(chan time.Time, 1)
+	u.h1.onEvict = func() { evicted <- time.Now() }
+	start := time.Now()
+	for n := 0; n < 100000 && time.Since(start) < 2200*time.Millisecond; n++ { // bounded: count and time
+		wantOK(t, do(t, u, "GET", "/a", ""), "hello from /a")
+		select {
+		case <-evicted:
+			t.Fatalf("a conn in steady use evicted after %v", time.Since(start))
+		default:
+		}
+	}
+	wantDials(t, u, 1)
+	lastUse := time.Now()
+	select {
+	case at := <-evicted:
+		if idle := at.Sub(lastUse); idle < cfg.IdleConnTimeout*9/10 { // the conn was pooled just before lastUse
+			t.Fatalf("evicted after %v idle, before the %v timeout", idle, cfg.IdleConnTimeout)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("idle conn not closed")
+	}
+}
+
 // TestWriteRequestMatchesStd: the lean writer puts on the wire what
 // Request.Write does, up to the order of header fields.
 func TestWriteRequestMatchesStd(t *testing.T) {
