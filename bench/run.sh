@@ -142,6 +142,20 @@ EOF
 fi
 
 mkdir -p "$TMP/nginx"
+# Shared by both nginx servers: the client-side TLS and keep-alive
+# settings, and the verified, pooled TLS to the upstream.
+NGINX_TLS="    ssl_certificate $PKI/server.pem;
+    ssl_certificate_key $PKI/server-key.pem;
+    ssl_protocols TLSv1.3;
+    ssl_session_tickets off;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;"
+NGINX_UPSTREAM_TLS="      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $PKI/ca.pem;
+      proxy_ssl_name localhost;
+      proxy_ssl_server_name on;
+      proxy_ssl_protocols TLSv1.3;
+      proxy_ssl_session_reuse on;"
 cat >"$TMP/nginx/nginx.conf" <<EOF
 daemon off;
 master_process on;
@@ -163,22 +177,12 @@ http {
   }
   server {
     listen 127.0.0.1:$P_NGINX ssl;
-    ssl_certificate $PKI/server.pem;
-    ssl_certificate_key $PKI/server-key.pem;
-    ssl_protocols TLSv1.3;
-    ssl_session_tickets off;
-    keepalive_requests 1000000;
-    keepalive_timeout 120s;
+$NGINX_TLS
     location / {
       proxy_pass https://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_ssl_verify on;
-      proxy_ssl_trusted_certificate $PKI/ca.pem;
-      proxy_ssl_name localhost;
-      proxy_ssl_server_name on;
-      proxy_ssl_protocols TLSv1.3;
-      proxy_ssl_session_reuse on;
+$NGINX_UPSTREAM_TLS
     }
   }
   # nginx-equiv: the same worker, TLS and upstream settings, plus what Warden
@@ -186,12 +190,7 @@ http {
   # X-Forwarded-For/-Host/-Proto, Forwarded and X-Request-Id to the upstream.
   server {
     listen 127.0.0.1:$P_NGINX_EQ ssl;
-    ssl_certificate $PKI/server.pem;
-    ssl_certificate_key $PKI/server-key.pem;
-    ssl_protocols TLSv1.3;
-    ssl_session_tickets off;
-    keepalive_requests 1000000;
-    keepalive_timeout 120s;
+$NGINX_TLS
     server_tokens off;
     add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;
     add_header X-Request-Id \$request_id always;
@@ -205,12 +204,7 @@ http {
       proxy_set_header X-Forwarded-Proto https;
       proxy_set_header Forwarded "for=\$remote_addr;proto=https;host=\"\$http_host\"";
       proxy_set_header X-Request-Id \$request_id;
-      proxy_ssl_verify on;
-      proxy_ssl_trusted_certificate $PKI/ca.pem;
-      proxy_ssl_name localhost;
-      proxy_ssl_server_name on;
-      proxy_ssl_protocols TLSv1.3;
-      proxy_ssl_session_reuse on;
+$NGINX_UPSTREAM_TLS
     }
   }
 }
