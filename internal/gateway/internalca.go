@@ -335,20 +335,16 @@ func (s *internalCASource) load(ctx context.Context) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, chain, err := pki.SplitManaged(data)
+	if err != nil {
+		return nil, err
+	}
 	var keyPEM, chainPEM []byte
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		switch b.Type {
-		case "PRIVATE KEY":
-			keyPEM = pem.EncodeToMemory(b)
-		case "CERTIFICATE":
-			chainPEM = append(chainPEM, pem.EncodeToMemory(b)...)
-		default:
-			return nil, fmt.Errorf("unexpected PEM block %q", b.Type)
-		}
+	if key != nil {
+		keyPEM = pem.EncodeToMemory(key)
+	}
+	for _, b := range chain {
+		chainPEM = append(chainPEM, pem.EncodeToMemory(b)...)
 	}
 	cert, err := tls.X509KeyPair(chainPEM, keyPEM)
 	if err != nil {

@@ -50,3 +50,24 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 	}
 	return out, nil
 }
+
+// SplitManaged splits the PEM of a file the gateway persisted for a
+// certificate it manages (its private key, then the chain) into the key's
+// block (nil if there is none) and the certificates' blocks, in order. Any
+// other block is an error.
+func SplitManaged(data []byte) (key *pem.Block, chain []*pem.Block, err error) {
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return key, chain, nil
+		}
+		switch b.Type {
+		case "PRIVATE KEY":
+			key = b
+		case "CERTIFICATE":
+			chain = append(chain, b)
+		default:
+			return nil, nil, fmt.Errorf("unexpected PEM block %q", b.Type)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package expiry
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -282,23 +281,17 @@ func readManagedChain(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read certificates: %w", err)
 	}
+	_, chain, err := pki.SplitManaged(data) // the key block is never parsed
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	var out []*x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
+	for _, b := range chain {
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse certificate in %s: %w", path, err)
 		}
-		switch b.Type {
-		case "PRIVATE KEY":
-		case "CERTIFICATE":
-			c, err := x509.ParseCertificate(b.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("parse certificate in %s: %w", path, err)
-			}
-			out = append(out, c)
-		default:
-			return nil, fmt.Errorf("%s: unexpected PEM block %q", path, b.Type)
-		}
+		out = append(out, c)
 	}
 	return out, nil
 }
