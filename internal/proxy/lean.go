@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -170,12 +169,7 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 	if lr.body != nil {
 		n = in.ContentLength
 	}
-	if n > 0 || in.Method == "POST" || in.Method == "PUT" || in.Method == "PATCH" {
-		var num [20]byte
-		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(num[:0], n, 10))
-		bw.WriteString("\r\n")
-	}
+	writeContentLength(bw, in.Method, n)
 	for k, vv := range in.Header {
 		switch k {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer",

@@ -623,11 +623,8 @@ func writeRequest(bw *bufio.Writer, req *http.Request, body *[]byte) error {
 	if req.Close {
 		bw.WriteString("Connection: close\r\n")
 	}
-	if n := req.ContentLength; n > 0 || (n == 0 && (req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH")) {
-		var num [20]byte
-		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(num[:0], n, 10))
-		bw.WriteString("\r\n")
+	if n := req.ContentLength; n >= 0 {
+		writeContentLength(bw, req.Method, n)
 	}
 	for k, vv := range req.Header {
 		switch k {
@@ -643,6 +640,18 @@ func writeRequest(bw *bufio.Writer, req *http.Request, body *[]byte) error {
 		bw.Write((*body)[:req.ContentLength])
 	}
 	return bw.Flush()
+}
+
+// writeContentLength writes the Content-Length field of a body of n
+// bytes, as Request.Write does: when there is a body, or for the methods
+// that carry one even when it is empty.
+func writeContentLength(bw *bufio.Writer, method string, n int64) {
+	if n > 0 || method == "POST" || method == "PUT" || method == "PATCH" {
+		var num [20]byte
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(num[:0], n, 10))
+		bw.WriteString("\r\n")
+	}
 }
 
 func writeField(bw *bufio.Writer, k, v string) {
