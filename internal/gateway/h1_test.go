@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"testing"
@@ -297,5 +300,47 @@ func BenchmarkKeepAliveRawUpstream(b *testing.B) {
 				k.get(b)
 			}
 		})
+	}
+}
+
+// TestInterimResponsesKeepGatewayFields: an upstream that answers with a
+// 103 carrying its own Strict-Transport-Security (max-age=0, which would
+// switch HSTS off in browsers) cannot take the gateway's HSTS off the 103
+// nor the final response, nor drop the request ID, on HTTP/1.1 (the lean
+// forward path) and HTTP/2 (ReverseProxy, which clears the header map
+// after each interim response).
+func TestInterimResponsesKeepGatewayFields(t *testing.T) {
+	e := newEnv(t, nil)
+	const hsts = "max-age=63072000; includeSubDomains"
+	e.upstream.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=0")
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		_, _ = io.WriteString(w, "ok")
+	})
+	for _, h2 := range []bool{false, true} {
+		var interim []http.Header
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			interim = append(interim, http.Header(h).Clone())
+			return nil
+		}}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", e.httpsURL("/public/hints"), nil)
+		res, err := e.clientWith(nil, h2).Do(req)
+		if err != nil {
+			t.Fatalf("h2 %v: %v", h2, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || res.Header.Values("Strict-Transport-Security")[0] != hsts ||
+			len(res.Header.Values("Strict-Transport-Security")) != 1 || res.Header.Get("X-Request-Id") == "" {
+			t.Errorf("h2 %v: final %d, HSTS %q, request ID %q", h2, res.StatusCode, res.Header.Values("Strict-Transport-Security"), res.Header.Get("X-Request-Id"))
+		}
+		if len(interim) != 1 {
+			t.Fatalf("h2 %v: %d interim responses, want the 103", h2, len(interim))
+		}
+		if got := interim[0].Values("Strict-Transport-Security"); len(got) != 1 || got[0] != hsts {
+			t.Errorf("h2 %v: the 103 carries HSTS %q, want only the gateway's", h2, got)
+		}
 	}
 }

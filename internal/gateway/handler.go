@@ -12,13 +12,25 @@ import (
 	"github.com/wardengw/warden/internal/policy"
 )
 
-// statusWriter records the response status for metrics.
+// statusWriter records the response status for metrics, and puts the
+// gateway's own fields on every response it writes.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	hsts, id []string // the gateway's Strict-Transport-Security and X-Request-Id
 }
 
+// WriteHeader sets HSTS as the gateway's (whatever a handler or the
+// upstream put there) and the request ID unless one is set, then writes
+// the status. Interim (1xx) responses included: ReverseProxy's 1xx
+// handling clears the header map after each, which would otherwise leave
+// the final response without them.
 func (w *statusWriter) WriteHeader(code int) {
+	h := w.ResponseWriter.Header()
+	h["Strict-Transport-Security"] = w.hsts
+	if _, ok := h["X-Request-Id"]; !ok {
+		h["X-Request-Id"] = w.id
+	}
 	if w.status == 0 && code >= 200 {
 		w.status = code
 	}
@@ -27,7 +39,7 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -38,7 +50,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Flush forwards streaming flushes.
 func (w *statusWriter) Flush() {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -94,6 +106,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x, sw := &st.x, &st.sw
 	st.id[0] = x.ID
 	h["X-Request-Id"] = st.id[:] // capacity 1: an append copies
+	sw.hsts, sw.id = rt.hstsHeader, st.id[:]
 	// First thing, before the request or its context reaches any other
 	// goroutine: the lean server's context holds the Exchange itself.
 	r = policy.AttachExchange(r, x)
