@@ -3,6 +3,7 @@ package h1server
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -316,5 +317,76 @@ func TestDeadlineChangeAfterHandlerRefused(t *testing.T) {
 	}
 	if err := rc.SetWriteDeadline(time.Time{}); !errors.Is(err, errAfterHandler) {
 		t.Fatalf("SetWriteDeadline after the handler: %v, want errAfterHandler", err)
+	}
+}
+
+// TestWriteTimeoutFromEndOfHeaders: a client that is slow to send its
+// headers does not eat into the handler's write time: the write deadline
+// is at least WriteTimeout after the headers' end. (The slow sending is
+// the test's input, not synchronisation.)
+func TestWriteTimeoutFromEndOfHeaders(t *testing.T) {
+	const timeout = 1600 * time.Millisecond // deadline window d/16 = 100 ms, under the 300 ms delay
+	var dc *deadlineConn
+	writeDL := make(chan time.Time, 1)
+	s := &Server{WriteTimeout: timeout, ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, write := dc.deadlines()
+		writeDL <- write
+		echo(w, r)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close(); s.Close() })
+	served := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		dc = &deadlineConn{Conn: c}
+		close(served)
+		_ = s.ServeConn(dc)
+	}()
+	c, br := dial(t, ln.Addr().String())
+	<-served
+	send(t, c, "GET /slow HTTP/1.1\r\nHost: a\r\n")
+	time.Sleep(300 * time.Millisecond) // the slow client: its headers end 300 ms after they began
+	headersEnd := time.Now()
+	send(t, c, "\r\n")
+	if res, _ := readResponse(t, br, "GET"); res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if dl := <-writeDL; dl.Before(headersEnd.Add(timeout)) {
+		t.Fatalf("write deadline %v after the headers' end, want at least %v", dl.Sub(headersEnd), timeout)
+	}
+}
+
+// TestClientGoneAfterBodyCancelsContext: the client-gone watch also starts
+// for a request with a body, once the handler has read it to the end
+// (possibly on another goroutine, as a proxy's transport does).
+func TestClientGoneAfterBodyCancelsContext(t *testing.T) {
+	inside, cancelled := make(chan struct{}), make(chan error, 1)
+	addr := start(t, &Server{WatchDelay: 10 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		read := make(chan error, 1)
+		go func() { _, err := io.ReadAll(r.Body); read <- err }()
+		if err := <-read; err != nil {
+			cancelled <- err
+			return
+		}
+		close(inside)
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			cancelled <- errors.New("not cancelled")
+		}
+	})})
+	c, _ := dial(t, addr)
+	send(t, c, "POST /wait HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody")
+	<-inside
+	c.Close()
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("context: %v", err)
 	}
 }

@@ -98,11 +98,7 @@ func (cr *connReader) arm() {
 	if d <= 0 {
 		d = DefaultWatchDelay
 	}
-	if c.watch == nil {
-		c.watch = time.AfterFunc(d, cr.watchRead)
-	} else {
-		c.watch.Reset(d)
-	}
+	c.watch.Reset(d)
 }
 
 // watchRead is the timer's function: one read that either gets a byte
@@ -136,9 +132,7 @@ func (cr *connReader) watchRead() {
 // end is called after the handler: it stops the watch and waits for a
 // watch read in progress.
 func (cr *connReader) end() {
-	if w := cr.c.watch; w != nil {
-		w.Stop()
-	}
+	cr.c.watch.Stop()
 	cr.mu.Lock()
 	cr.running, cr.armed, cr.req = false, false, nil
 	if cr.inRead {

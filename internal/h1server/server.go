@@ -288,6 +288,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.cr.c = c
 	c.cr.cond.L = &c.cr.mu
 	c.cr.limit = -1
+	// The watch's timer exists, stopped, for the conn's whole life: arm
+	// (which may run on a handler's body-reading goroutine) only resets it.
+	c.watch = time.AfterFunc(time.Hour, c.cr.watchRead)
+	c.watch.Stop()
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(&c.cr)
 	c.bw = writers.Get().(*bufio.Writer)
@@ -310,9 +314,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 // release returns the buffers to their pools.
 func (c *conn) release() {
-	if c.watch != nil {
-		c.watch.Stop()
-	}
+	c.watch.Stop()
 	c.br.Reset(nil)
 	readers.Put(c.br)
 	c.bw.Reset(nil)
@@ -429,7 +431,14 @@ func (c *conn) serveOne() bool {
 		}
 	}
 	if d := s.WriteTimeout; d > 0 {
-		c.extendWriteDeadline(now, d)
+		// From the end of the request's headers: a lean-parsed request
+		// was whole in the buffer at now; any other may have been read
+		// since.
+		end := now
+		if !parsed {
+			end = time.Now()
+		}
+		c.extendWriteDeadline(end, d)
 	}
 	c.cr.wholeDeadline = wholeDeadline
 	c.cr.begin(ctx, !hasBody)
