@@ -30,6 +30,19 @@ func FromContext(ctx context.Context) *Conn {
 	return g
 }
 
+// ConnViolation reports a violation found on the conn r arrived on, and
+// its reason code: once the guard has found one, nothing after the bad
+// bytes is read, so a request whose body ends early on such a conn was
+// cut by the guard (a malformed chunk), not by the client or the network.
+func ConnViolation(r *http.Request) (reason string, ok bool) {
+	g := FromContext(r.Context())
+	if g == nil {
+		return "", false
+	}
+	reason, _, ok = g.Violation()
+	return reason, ok
+}
+
 // Violated reports whether r stands for a framing violation, and its
 // reason code. It is true only for a request to ViolationPath on a guarded
 // conn that has a violation; a client's own request to that path, sent

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,5 +388,40 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", a.String(), time.Second); err == nil {
 		c.Close()
 		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// TestMalformedChunkRefused: a chunked body with a malformed chunk (the
+// shape of a smuggling attempt hidden in a body) is refused as the
+// client's fault, 400 ambiguous_framing with a request_smuggling_refused
+// event, not reported as a failing upstream (502); the request behind it
+// is never served. Through the lean server and through net/http's.
+func TestMalformedChunkRefused(t *testing.T) {
+	for _, netHTTP := range []bool{false, true} {
+		e := newEnv(t, map[string]any{"NetHTTPServer": netHTTP})
+		var smuggledSeen atomic.Bool
+		up := e.upstream.Config.Handler
+		e.upstream.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/public/smuggled" {
+				smuggledSeen.Store(true)
+			}
+			up.ServeHTTP(w, r)
+		})
+		out := e.rawRequest(t, "POST /public/a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"3\r\nabcXX\r\n0\r\n\r\nGET /public/smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
+		if err != nil {
+			t.Fatalf("net/http %v: no response: %v (%q)", netHTTP, err, out)
+		}
+		if p := readProblem(t, resp); resp.StatusCode != 400 || p.Reason != "ambiguous_framing" {
+			t.Fatalf("net/http %v: %d %s, want 400 ambiguous_framing", netHTTP, resp.StatusCode, p.Reason)
+		}
+		e.waitEvent(func(ev audit.Event) bool { return ev.Type == "request_smuggling_refused" })
+		if strings.Count(out, "HTTP/1.1 ") > 1 || smuggledSeen.Load() {
+			t.Fatalf("net/http %v: the request behind the bad chunk was served:\n%s", netHTTP, out)
+		}
+		if m := e.metrics(); strings.Contains(m, `warden_upstream_errors_total{`) && strings.Contains(m, `reason="upstream_unavailable"`) {
+			t.Fatalf("net/http %v: counted as an upstream failure", netHTTP)
+		}
 	}
 }

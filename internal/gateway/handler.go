@@ -126,9 +126,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Detail: "the request headers exceed the limit", Close: true})
 			return
 		}
-		policy.Deny(sw, r, policy.Problem{Status: http.StatusBadRequest, Reason: "ambiguous_framing",
-			Detail: "the request's framing is ambiguous or malformed", Event: "request_smuggling_refused",
-			Fields: map[string]any{"framing": reason}, Close: true})
+		policy.Deny(sw, r, policy.AmbiguousFraming(reason))
 		return
 	}
 	// Identity headers are the gateway's to set: whatever the client sent

@@ -26,6 +26,16 @@ type Problem struct {
 	Close bool
 }
 
+// AmbiguousFraming is the problem of a request the framing guard
+// (internal/framing) refused: ambiguous or malformed framing, in its
+// header block or its body, the shapes of request smuggling. reason is
+// the guard's reason code.
+func AmbiguousFraming(reason string) Problem {
+	return Problem{Status: http.StatusBadRequest, Reason: "ambiguous_framing",
+		Detail: "the request's framing is ambiguous or malformed", Event: "request_smuggling_refused",
+		Fields: map[string]any{"framing": reason}, Close: true}
+}
+
 // ProblemType returns the RFC 9457 "type" URI for a reason code.
 func ProblemType(reason string) string { return "urn:warden:problem:" + reason }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/wardengw/warden/internal/audit"
+	"github.com/wardengw/warden/internal/framing"
 	"github.com/wardengw/warden/internal/policy"
 )
 
@@ -70,12 +71,20 @@ func isTLSFailure(err error) bool {
 // policy.Deny and is counted per upstream. A request the client abandoned
 // is not answered: nobody is listening.
 func (u *Upstream) handleError(w http.ResponseWriter, out *http.Request, err error) {
-	if errors.Is(out.Context().Err(), context.Canceled) {
-		return
-	}
 	r := out
 	if in, ok := out.Context().Value(inboundKey{}).(*http.Request); ok {
 		r = in
+	}
+	if reason, ok := framing.ConnViolation(r); ok {
+		// The framing guard cut the client's body (a malformed chunk): the
+		// request is refused as the client's, not the upstream's, fault.
+		// First: the end of the guarded stream may also have cancelled the
+		// request's context, as if the client had gone.
+		policy.Deny(w, r, policy.AmbiguousFraming(reason))
+		return
+	}
+	if errors.Is(out.Context().Err(), context.Canceled) {
+		return
 	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		// The client's body outgrew the gateway's limit while streaming:
