@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/wardengw/warden/internal/httpsyntax"
 	"github.com/wardengw/warden/internal/policy"
 )
 
@@ -20,7 +21,7 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(u.target)
 	pr.Out.Host = u.target.Host
 
-	peer := peerAddr(pr.In.RemoteAddr)
+	peer, _ := peerOf(pr.In)
 	trusted := u.isTrusted(peer)
 	h := pr.Out.Header
 	if !trusted {
@@ -134,17 +135,12 @@ func (u *Upstream) isTrusted(peer netip.Addr) bool {
 // "unknown".
 func forwardedElement(peer netip.Addr, host string) string {
 	var buf [128]byte
-	return string(appendForwardedElement(buf[:0], peer, host))
+	return string(appendForwardedElement(buf[:0], peer, "", host))
 }
 
-// appendForwardedElement appends forwardedElement's value to dst.
-func appendForwardedElement(dst []byte, peer netip.Addr, host string) []byte {
-	return appendForwardedElementText(dst, peer, "", host)
-}
-
-// appendForwardedElementText is appendForwardedElement with peer's text,
-// if known (see appendPeer).
-func appendForwardedElementText(dst []byte, peer netip.Addr, peerText, host string) []byte {
+// appendForwardedElement appends forwardedElement's value to dst; peerText
+// is peer's text if known, else "" (see appendPeer).
+func appendForwardedElement(dst []byte, peer netip.Addr, peerText, host string) []byte {
 	dst = append(dst, "for="...)
 	switch {
 	case !peer.IsValid():
@@ -169,7 +165,7 @@ func appendForwardedElementText(dst []byte, peer netip.Addr, peerText, host stri
 func appendQuoteValue(dst []byte, v string) []byte {
 	token := v != ""
 	for i := 0; i < len(v) && token; i++ {
-		token = isTchar(rune(v[i]))
+		token = httpsyntax.IsTokenByte(v[i])
 	}
 	if token {
 		return append(dst, v...)
@@ -196,16 +192,4 @@ func appendQuoteValue(dst []byte, v string) []byte {
 		}
 	}
 	return append(dst, '"')
-}
-
-func isTchar(r rune) bool {
-	switch {
-	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-		return true
-	}
-	switch r {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }

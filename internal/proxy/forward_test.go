@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"github.com/wardengw/warden/internal/httpsyntax"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -171,7 +172,7 @@ func parseElement(s string) (map[string]string, error) {
 			return nil, fmt.Errorf("no '=' in %q", s)
 		}
 		name := s[:eq]
-		if strings.IndexFunc(name, func(r rune) bool { return !isTchar(r) }) >= 0 {
+		if strings.IndexFunc(name, func(r rune) bool { return r >= 0x80 || !httpsyntax.IsTokenByte(byte(r)) }) >= 0 {
 			return nil, fmt.Errorf("bad name %q", name)
 		}
 		s = s[eq+1:]
@@ -198,7 +199,7 @@ func parseElement(s string) (map[string]string, error) {
 				end = len(s)
 			}
 			val, s = s[:end], s[end:]
-			if val == "" || strings.IndexFunc(val, func(r rune) bool { return !isTchar(r) }) >= 0 {
+			if val == "" || strings.IndexFunc(val, func(r rune) bool { return r >= 0x80 || !httpsyntax.IsTokenByte(byte(r)) }) >= 0 {
 				return nil, fmt.Errorf("bad token %q", val)
 			}
 		}

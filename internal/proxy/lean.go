@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -162,7 +163,7 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 		return err
 	}
 	// ReverseProxy sets an absent User-Agent to "", so none is sent.
-	if ua := in.Header["User-Agent"]; len(ua) > 0 && !listed(lr.conn, "User-Agent") && strings.TrimSpace(ua[0]) != "" {
+	if ua := in.Header["User-Agent"]; len(ua) > 0 && !listed(lr.conn, "User-Agent") && textproto.TrimString(ua[0]) != "" {
 		writeField(bw, "User-Agent", ua[0])
 	}
 	n := int64(0)
@@ -210,7 +211,7 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 		}
 		writeField(bw, "X-Forwarded-Host", in.Host)
 		bw.WriteString("X-Forwarded-Proto: https\r\nForwarded: ")
-		bw.Write(appendForwardedElementText(bw.AvailableBuffer(), lr.peer, lr.peerIP, in.Host))
+		bw.Write(appendForwardedElement(bw.AvailableBuffer(), lr.peer, lr.peerIP, in.Host))
 		bw.WriteString("\r\n")
 	}
 	if x := policy.ExchangeOf(in); x != nil && x.ID != "" {

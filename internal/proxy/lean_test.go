@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wardengw/warden/internal/policy"
@@ -295,5 +296,43 @@ func TestLeanForwardingFieldsInPlace(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFieldInjectionNeverReachesUpstream: a request field whose name or
+// value holds CR/LF (set by a policy, say; clients cannot send one) never
+// takes the lean path, whose writer copies fields as they are, and no
+// path splits it into a second field or request upstream.
+func TestFieldInjectionNeverReachesUpstream(t *testing.T) {
+	var injected atomic.Int32
+	u, _ := leanUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Injected") != "" || r.URL.Path == "/smuggled" {
+			injected.Add(1)
+		}
+	}, nil)
+	for _, tt := range []struct{ name, key, value, host string }{
+		{"CRLF in a value", "X-Note", "a\r\nX-Injected: 1", ""},
+		{"LF in a value", "X-Note", "a\nX-Injected: 1", ""},
+		{"CRLF in a name", "X-Note\r\nX-Injected", "1", ""},
+		{"a request in a value", "X-Note", "a\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+		{"CRLF in Host", "X-Note", "ok", "gw.example\r\nX-Injected: 1"},
+	} {
+		r := newEnv().request("GET", "https://gw.example/x", "192.0.2.1:1234")
+		r.Header[tt.key] = []string{tt.value}
+		if tt.host != "" {
+			r.Host = tt.host
+		}
+		var lr leanRequest
+		if u.leanEligible(r, &lr) {
+			t.Errorf("%s: eligible for the lean path", tt.name)
+		}
+		rec := httptest.NewRecorder()
+		u.ServeHTTP(rec, r)
+		if rec.Code == http.StatusOK {
+			t.Errorf("%s: forwarded: %d", tt.name, rec.Code)
+		}
+	}
+	if n := injected.Load(); n != 0 {
+		t.Fatalf("the upstream saw %d injected fields or requests", n)
 	}
 }

@@ -589,10 +589,6 @@ func (pc *pconn) release(stop func() bool, keep bool) {
 	pc.close()
 }
 
-// writeRequest writes req in HTTP/1.1 wire form, as Request.Write would
-// for this subset (eligible: header fields valid, no chunked body, no
-// trailers), and flushes once. Field values are trimmed as Request.Write
-// trims them; they hold no CR or LF (eligible).
 // writeRequestHead writes the request line and the Host field, refusing
 // control bytes in the URI as Request.Write does.
 func writeRequestHead(bw *bufio.Writer, method, uri, host string) error {
@@ -611,6 +607,10 @@ func writeRequestHead(bw *bufio.Writer, method, uri, host string) error {
 	return nil
 }
 
+// writeRequest writes req in HTTP/1.1 wire form, as Request.Write would
+// for this subset (eligible: header fields valid, no chunked body, no
+// trailers), and flushes once. Field values are trimmed as Request.Write
+// trims them; they hold no CR or LF (eligible).
 func writeRequest(bw *bufio.Writer, req *http.Request, body *[]byte) error {
 	if err := writeRequestHead(bw, req.Method, req.URL.RequestURI(), requestHost(req)); err != nil {
 		return err

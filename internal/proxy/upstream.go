@@ -66,7 +66,7 @@ type UpstreamConfig struct {
 
 	DialTimeout           time.Duration // TCP connect; default 5s
 	TLSHandshakeTimeout   time.Duration // default 5s
-	ResponseHeaderTimeout time.Duration // request written to response headers; default 30s
+	ResponseHeaderTimeout time.Duration // request written to response headers (the lean transport: from the start of the write, within 1/16 more); default 30s
 	IdleConnTimeout       time.Duration // idle keep-alive connections are closed after; default 90s
 	MaxIdleConnsPerHost   int           // default 64
 	MaxConnsPerHost       int           // default 0, unlimited

@@ -254,7 +254,7 @@ func (g *Guard) Failed(r *http.Request, x *policy.Exchange, reason string) {
 		g.emitEngaged(x, l, reason)
 	}
 	if lockKind >= 0 {
-		if st := stateOf(r, policy.ExchangeOf(r)); st != nil {
+		if st := stateOf(r, x); st != nil {
 			st.markLocked(kindNames[lockKind], until)
 		}
 	}
