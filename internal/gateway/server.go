@@ -37,8 +37,10 @@ func (g *Gateway) newHTTPSServer(h config.HTTPSListener) *http.Server {
 		ReadTimeout:       h.ReadTimeout,
 		WriteTimeout:      h.WriteTimeout,
 		IdleTimeout:       h.IdleTimeout,
-		// The framing guard refuses oversized headers first, through the
-		// deny path (HSTS, problem+json); net/http's own limit is a backstop.
+		// HTTP/1.x: the framing guard refuses oversized headers first,
+		// through the deny path (HSTS, problem+json), and this limit is a
+		// backstop. HTTP/2, which the guard does not see: this is the limit
+		// (net/http's plain 431).
 		MaxHeaderBytes: int(h.MaxHeaderBytes) + 4096,
 		ConnContext:    g.connContext,
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),

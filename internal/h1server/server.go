@@ -543,7 +543,11 @@ func (c *conn) readRequest(ctx context.Context, hdrDeadline time.Time, deadlineS
 // checkRequest applies net/http's server-side request checks to what
 // http.ReadRequest returns (it has copied the Host field to req.Host and
 // refused a repeated one); fieldsValid skips the field checks
-// parseRequest has made.
+// parseRequest has made. Two differences from net/http, both stricter or
+// left to the framing guard: an HTTP/1.1 request with an empty Host
+// value is refused (net/http accepts it), and one in absolute form without
+// a Host field takes its host from the URL here; the gateway's framing
+// guard refuses the latter before it gets here.
 func checkRequest(req *http.Request, fieldsValid bool) string {
 	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
 		return "missing required Host header"
