@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -75,22 +74,6 @@ func NewRateLimit(c RateLimitConfig) (*RateLimit, error) {
 		buckets: map[string]*list.Element{}}, nil
 }
 
-// clientIP is the client's address as a rate-limit key: IPv6 clients by
-// their /64, since one client usually holds a whole /64 and would
-// otherwise get a fresh bucket per address.
-func clientIP(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
-
 func (p *RateLimit) keyOf(r *http.Request, x *Exchange) string {
 	switch {
 	case p.key == "route":
@@ -98,7 +81,7 @@ func (p *RateLimit) keyOf(r *http.Request, x *Exchange) string {
 	case p.key == "consumer" && x != nil && x.Identity.Consumer != "":
 		return "consumer:" + x.Identity.Consumer
 	}
-	return "ip:" + clientIP(r)
+	return "ip:" + ClientKey(r, x, 64)
 }
 
 // allow takes a token for key, or returns how long until one is free.

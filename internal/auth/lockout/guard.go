@@ -3,7 +3,6 @@ package lockout
 import (
 	"cmp"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -152,42 +151,7 @@ func realTimer(d time.Duration) (<-chan time.Time, func() bool) {
 // IPv4-mapped IPv6), the /IPv6Prefix network for IPv6, remote unchanged
 // if it is not an IP address.
 func (g *Guard) IPKey(remote string) string {
-	return ipKey(remote, g.cfg.Load().IPv6Prefix)
-}
-
-// requestIPKey is ipKey(r.RemoteAddr, v6prefix), from the client IP the
-// gateway noted once for the connection (x.Peer, x.PeerIP) when it did:
-// the text of an IPv4 address (or an IPv6 one keyed whole) is then used
-// as it is instead of being parsed and formatted again.
-func requestIPKey(r *http.Request, x *policy.Exchange, v6prefix int) string {
-	if x != nil && x.Peer.IsValid() && x.PeerIP != "" && x.Remote == r.RemoteAddr && (x.Peer.Is4() || v6prefix >= 128) {
-		return x.PeerIP
-	}
-	return ipKey(r.RemoteAddr, v6prefix)
-}
-
-func ipKey(remote string, v6prefix int) string {
-	host := remote
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		host = h
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		if len(host) > 256 {
-			host = host[:256]
-		}
-		return host
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() || v6prefix >= 128 {
-		var buf [64]byte
-		if b := a.AppendTo(buf[:0]); string(b) == host {
-			return host // already in canonical form (the usual case): no copy
-		}
-		return a.String()
-	}
-	p, _ := a.Prefix(v6prefix)
-	return p.String()
+	return policy.AddrKey(remote, g.cfg.Load().IPv6Prefix)
 }
 
 // Failed implements policy.AuthFailureRecorder: the deny path calls it
@@ -205,7 +169,7 @@ func (g *Guard) Failed(r *http.Request, x *policy.Exchange, reason string) {
 	}
 	c := g.cfg.Load()
 	now := g.now()
-	keys := [numKinds]string{kindIP: requestIPKey(r, x, c.IPv6Prefix)}
+	keys := [numKinds]string{kindIP: policy.ClientKey(r, x, c.IPv6Prefix)}
 	if x != nil {
 		keys[kindConsumer] = x.Identity.Consumer
 	}
@@ -444,7 +408,7 @@ func (g *Guard) normalize(kind, key string) (int, string, bool) {
 // "" if s is neither.
 func (g *Guard) ipKeyOf(s string) string {
 	if a, err := netip.ParseAddr(s); err == nil {
-		return ipKey(a.String(), g.cfg.Load().IPv6Prefix)
+		return policy.AddrKey(a.String(), g.cfg.Load().IPv6Prefix)
 	}
 	if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is6() && p.Bits() == g.cfg.Load().IPv6Prefix {
 		return p.Masked().String()

@@ -94,7 +94,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler,
 	c := g.cfg.Load()
 	if !st.ipChecked {
 		st.ipChecked = true
-		wait, n := g.status(kindIP, requestIPKey(r, x, c.IPv6Prefix), g.now())
+		wait, n := g.status(kindIP, policy.ClientKey(r, x, c.IPv6Prefix), g.now())
 		if wait > 0 {
 			g.refuse(w, r, KindIP, wait)
 			return
