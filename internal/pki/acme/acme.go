@@ -342,23 +342,43 @@ func New(cfg Config) (*Manager, error) {
 }
 
 // Start obtains a certificate for every configured name that has none in
-// storage (and renews stored ones that are due), bounded by ctx. Its error
-// names the CA and the cause. The listeners named by HTTPAddress and
-// TLSAddress must already serve HTTPHandler and TLSALPNChallenge.
+// storage (and renews stored ones that are due), bounded by ctx. Every
+// name is tried, whatever happened to the ones before it: the error joins
+// one error per failed name, each naming the CA and the cause. A name
+// already served (obtained by an earlier call) is skipped, so that a
+// retry after a failure handles only what failed. The listeners named by
+// HTTPAddress and TLSAddress must already serve HTTPHandler and
+// TLSALPNChallenge.
 func (m *Manager) Start(ctx context.Context) error {
+	var errs []error
 	for _, name := range m.cfg.Names {
-		t0 := time.Now()
-		if err := m.magic.ManageSync(ctx, []string{name}); err != nil {
-			return fmt.Errorf("acme: certificate for %s from %s: %w", name, m.cfg.DirectoryURL, err)
+		if ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("acme: certificate for %s from %s: %w", name, m.cfg.DirectoryURL, ctx.Err()))
+			continue
 		}
-		if _, ok := m.Certificate(name); !ok { // already in storage: no obtain event
-			certKey, keyKey := siteKeys(m.cfg.DirectoryURL, name)
-			if err := m.load(ctx, name, certKey, keyKey); err != nil {
-				return fmt.Errorf("acme: certificate for %s: %w", name, err)
-			}
+		if _, ok := m.Certificate(name); ok { // obtained by an earlier call; certmagic maintains it
+			continue
 		}
-		m.log.Debug("acme certificate ready", "name", name, "took", time.Since(t0))
+		if err := m.startOne(ctx, name); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
+}
+
+// startOne obtains (or loads from storage) the certificate for name.
+func (m *Manager) startOne(ctx context.Context, name string) error {
+	t0 := time.Now()
+	if err := m.magic.ManageSync(ctx, []string{name}); err != nil {
+		return fmt.Errorf("acme: certificate for %s from %s: %w", name, m.cfg.DirectoryURL, err)
+	}
+	if _, ok := m.Certificate(name); !ok { // already in storage: no obtain event
+		certKey, keyKey := siteKeys(m.cfg.DirectoryURL, name)
+		if err := m.load(ctx, name, certKey, keyKey); err != nil {
+			return fmt.Errorf("acme: certificate for %s: %w", name, err)
+		}
+	}
+	m.log.Debug("acme certificate ready", "name", name, "took", time.Since(t0))
 	return nil
 }
 

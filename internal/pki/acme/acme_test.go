@@ -196,6 +196,39 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
+// TestStartFailingNameDoesNotBlockOthers: with a name the CA refuses
+// listed first, Start still obtains the certificate of the name after it,
+// and its error names only the refused one; a second Start (the gateway's
+// retry) orders only the name that failed.
+func TestStartFailingNameDoesNotBlockOthers(t *testing.T) {
+	bad, good := "bad."+testDomain, "good."+testDomain
+	g := listen(t)
+	p := startPebble(t, port(g.httpLn), port(g.tlsLn), 0)
+	p.Block(bad)
+	cfg := g.config(t, p, bad, good)
+	g.serve(t, cfg)
+	err := g.m.Start(startCtx(t))
+	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "forbidden by policy") || strings.Contains(err.Error(), good) {
+		t.Fatalf("Start = %v, want an error naming %s only", err, bad)
+	}
+	if _, ok := g.m.Certificate(bad); ok {
+		t.Error("a certificate for the refused name")
+	}
+	if _, ok := g.m.Certificate(good); !ok {
+		t.Fatalf("no certificate for %s after %s was refused", good, bad)
+	}
+	if leaf := g.handshake(t, good, p.IssuingRoots()); leaf.VerifyHostname(good) != nil {
+		t.Errorf("served certificate for %s: %v", good, leaf.DNSNames)
+	}
+	orders := p.Orders()
+	if err := g.m.Start(startCtx(t)); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("second Start = %v, want the refusal of %s again", err, bad)
+	}
+	if got := p.Orders() - orders; got > 1 {
+		t.Errorf("the retry placed %d orders, want at most 1 (for %s only)", got, bad)
+	}
+}
+
 // TestRenewalFailureKeepsCertificate: with the CA gone, a forced renewal
 // fails, says so in the audit log, and the old certificate keeps being
 // served.
