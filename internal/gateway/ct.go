@@ -160,14 +160,18 @@ func (g *Gateway) servedKey(p pki.Pin) bool {
 // known_cert_files, and known_pins.
 func ctKnownKeys(c *config.Config) ([]pki.Pin, error) {
 	var out []pki.Pin
-	files := make([]string, 0, len(c.TLS.Certificates)+len(c.CT.KnownCertFiles))
 	for _, cert := range c.TLS.Certificates {
-		if cert.CertFile != "" { // internal_ca and acme keys change at renewal: servedKey
-			files = append(files, cert.CertFile)
+		if cert.CertFile == "" { // internal_ca and acme keys change at renewal: servedKey
+			continue
 		}
+		// A cert_file may hold its key too, as tls.LoadX509KeyPair allows.
+		certs, err := pki.ReadChain(c.PathOf(cert.CertFile))
+		if err != nil {
+			return nil, fmt.Errorf("ct known keys: %w", err)
+		}
+		out = append(out, pki.SPKIPin(certs[0]))
 	}
-	files = append(files, c.CT.KnownCertFiles...)
-	for _, f := range files {
+	for _, f := range c.CT.KnownCertFiles {
 		certs, err := config.LoadCerts(c.PathOf(f))
 		if err != nil {
 			return nil, fmt.Errorf("ct known keys: %w", err)

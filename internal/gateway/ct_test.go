@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -404,5 +405,37 @@ func TestCTKnowsManagedCertificates(t *testing.T) {
 	}
 	if n := len(e.ctEvents(ct.EventUnknownKey)); n != 0 {
 		t.Fatalf("%d alerts for the gateway's own certificates", n)
+	}
+}
+
+// TestCTCombinedCertAndKeyFile: a server cert_file that also holds its
+// private key (which the TLS loader accepts) does not stop a gateway with
+// a ct block from starting, and its key is among the known keys.
+func TestCTCombinedCertAndKeyFile(t *testing.T) {
+	log := cttest.New(t)
+	var own *pkitest.Leaf
+	e := newEnvWith(t, map[string]any{"ExtraYAML": ctBlock(log.URL(), "api.example.com"),
+		"ServerCerts": "    - cert_file: combined.pem\n      key_file: combined.pem"}, func(e *env) {
+		own = e.ca.Issue(t, pkitest.Options{DNSNames: []string{"localhost", "api.example.com"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+		files := map[string][]byte{"combined.pem": append(own.KeyPEM(t), own.CertPEM()...),
+			"ctlog.pem": log.PublicKeyPEM(), "ctlog-ca.pem": log.CertificatePEM()}
+		for name, data := range files {
+			if err := os.WriteFile(filepath.Join(e.dir, name), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	want := pki.SPKIPin(own.Cert)
+	if !slices.Contains(e.ctRunning().plan.cfg.KnownKeys, want) {
+		t.Errorf("known keys %v lack the cert_file's %v", e.ctRunning().plan.cfg.KnownKeys, want)
+	}
+	e.ctPoll()
+	log.AddCert(own.Cert, e.ca.Cert)
+	e.ctPoll()
+	if ev := e.waitEvent(audit.OfType(ct.EventKnownCertificate)); ev.Fields["pin"] != want.String() {
+		t.Fatalf("own certificate: %+v", ev)
+	}
+	if n := len(e.ctEvents(ct.EventUnknownKey)); n != 0 {
+		t.Fatalf("%d alerts for the gateway's own certificate", n)
 	}
 }

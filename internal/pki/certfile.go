@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // MaxCertFileBytes bounds a PEM certificate file (a trust bundle or a
@@ -17,6 +18,28 @@ const MaxCertFileBytes = 4 << 20
 // or any other block in a trust bundle or chain file is a mistake worth
 // stopping for, not skipping. Errors name the file.
 func ReadCertificates(path string) ([]*x509.Certificate, error) {
+	return readCertificates(path, false)
+}
+
+// ReadChain reads the certificates of a certificate chain file that goes
+// with a private key (a server's or a client's cert_file), in order, leaf
+// first. As tls.LoadX509KeyPair does, it accepts a file that also holds
+// the private key: a "PRIVATE KEY" or "… PRIVATE KEY" block is skipped,
+// never parsed. Any other block is an error, and so is a file without a
+// certificate. Trust bundles are read with ReadCertificates. Errors name
+// the file.
+func ReadChain(path string) ([]*x509.Certificate, error) {
+	return readCertificates(path, true)
+}
+
+// isKeyBlock reports whether a PEM block type is a private key's, as
+// tls.X509KeyPair recognises them.
+func isKeyBlock(typ string) bool {
+	return typ == "PRIVATE KEY" || strings.HasSuffix(typ, " PRIVATE KEY")
+}
+
+// readCertificates is ReadCertificates, or ReadChain with keyOK.
+func readCertificates(path string, keyOK bool) ([]*x509.Certificate, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read certificates: %w", err)
@@ -35,6 +58,9 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 		b, data = pem.Decode(data)
 		if b == nil {
 			break
+		}
+		if keyOK && isKeyBlock(b.Type) {
+			continue
 		}
 		if b.Type != "CERTIFICATE" {
 			return nil, fmt.Errorf("%s: unexpected PEM block %q where only certificates belong", path, b.Type)

@@ -196,10 +196,11 @@ type inventory struct {
 }
 
 // chain adds a certificate file's leaf under use and the certificates
-// after it under chainUse.
+// after it under chainUse. The file may also hold the private key (as
+// tls.LoadX509KeyPair allows): that block is skipped, never parsed.
 func (inv *inventory) chain(file, name, use, chainUse string) {
 	path := inv.cfg.PathOf(file)
-	certs, err := config.LoadCerts(path)
+	certs, err := pki.ReadChain(path)
 	if err != nil {
 		inv.errs = append(inv.errs, err)
 		return

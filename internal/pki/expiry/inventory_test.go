@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,5 +239,56 @@ func TestReportWorst(t *testing.T) {
 				t.Errorf("Worst(%v) = %q, want %q", states, got, tc.want)
 			}
 		}
+	}
+}
+
+// TestInventoryCombinedCertAndKey: a server cert_file that also holds its
+// private key (as tls.LoadX509KeyPair allows) is listed, chain included,
+// without error; a trust bundle holding a key is still refused.
+func TestInventoryCombinedCertAndKey(t *testing.T) {
+	p := writeTestPKI(t)
+	combine := func(certFile, keyFile string) {
+		t.Helper()
+		cert, err := os.ReadFile(filepath.Join(p.dir, certFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := os.ReadFile(filepath.Join(p.dir, keyFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p.dir, certFile), append(key, cert...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	combine("server.pem", "server-key.pem")
+	cfgText, err := os.ReadFile(p.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgText = []byte(strings.Replace(string(cfgText), "key_file: server-key.pem", "key_file: server.pem", 1))
+	if err := os.WriteFile(p.cfgPath, cfgText, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Load(p.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := expiry.Inventory(cfg, p.now, 0)
+	if err != nil {
+		t.Fatalf("inventory of a combined cert_file: %v", err)
+	}
+	found := map[string]string{}
+	for _, e := range rep.Entries {
+		found[e.Serial] = e.Use
+	}
+	if found[p.serials["server"]] != expiry.UseServer || found[p.serials["server_intermediate"]] != expiry.UseServerIntermediate {
+		t.Errorf("server chain not listed: %+v", rep.Entries)
+	}
+
+	// A trust bundle stays strict.
+	combine("client-ca.pem", "server-key.pem")
+	if _, err := expiry.Inventory(cfg, p.now, 0); err == nil || !strings.Contains(err.Error(), "PRIVATE KEY") {
+		t.Errorf("a client CA file holding a key: err %v, want it refused", err)
 	}
 }
