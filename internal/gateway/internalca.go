@@ -72,6 +72,9 @@ type internalCASource struct {
 	// revoked wakes Run when the CA learns of a revocation (buffered: a
 	// wake-up is never lost, never blocks the CA).
 	revoked chan struct{}
+	// failIssues makes the next that many calls of issue fail (tests
+	// inject a failed renewal with it).
+	failIssues atomic.Int32
 }
 
 var _ ManagedCertificate = (*internalCASource)(nil)
@@ -142,8 +145,13 @@ func (s *internalCASource) Run(ctx context.Context, renewed func()) {
 		}
 		now := s.now()
 		revokedAt := s.revokedAt(ctx, cur)
-		if !revokedAt.IsZero() && failures == 0 {
-			due = now // a revoked certificate is replaced at once, whatever the spacing
+		if !revokedAt.IsZero() {
+			// A revoked certificate is due now, whatever the spacing, until
+			// it is replaced: after a failed attempt, when the back-off ends.
+			due = now
+			if failures > 0 {
+				due = notBefore
+			}
 		}
 		if !now.Before(due) {
 			next, err := s.issue(ctx)
@@ -255,6 +263,9 @@ func (s *internalCASource) failed(cur *tls.Certificate, err error, failures int,
 // from a CSR, and persists both (a failure to persist is only logged: the
 // certificate serves, a restart issues another).
 func (s *internalCASource) issue(ctx context.Context) (*tls.Certificate, error) {
+	if n := s.failIssues.Load(); n > 0 && s.failIssues.CompareAndSwap(n, n-1) {
+		return nil, errors.New("issue: failure injected by a test")
+	}
 	key, err := generateManagedKey(s.spec.KeyType)
 	if err != nil {
 		return nil, err
@@ -320,9 +331,11 @@ func (s *internalCASource) persist(cert *tls.Certificate) error {
 }
 
 // load reads the persisted certificate and checks that it can still be
-// served for this entry: private file, key matching, issued by this CA
-// for exactly these names with this key type, recorded and not revoked,
-// and valid now. Any doubt is an error: a new certificate is issued.
+// served for this entry, as issue would have demanded it: private file,
+// key matching, issued by this CA with the server profile (EKU serverAuth
+// only, not a CA) for exactly these names with this key type, acceptable
+// to tlsserver.CheckCertificate, recorded and not revoked, and valid now.
+// Any doubt is an error: a new certificate is issued.
 func (s *internalCASource) load(ctx context.Context) (*tls.Certificate, error) {
 	fi, err := os.Stat(s.path)
 	if err != nil {
@@ -335,27 +348,33 @@ func (s *internalCASource) load(ctx context.Context) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	// SplitManaged refuses any block but the key and certificates, so
+	// that X509KeyPair, given the whole file for both, reads exactly them.
 	key, chain, err := pki.SplitManaged(data)
 	if err != nil {
 		return nil, err
 	}
-	var keyPEM, chainPEM []byte
-	if key != nil {
-		keyPEM = pem.EncodeToMemory(key)
+	if key == nil || len(chain) == 0 {
+		return nil, errors.New("no private key or no certificate")
 	}
-	for _, b := range chain {
-		chainPEM = append(chainPEM, pem.EncodeToMemory(b)...)
-	}
-	cert, err := tls.X509KeyPair(chainPEM, keyPEM)
+	cert, err := tls.X509KeyPair(data, data)
 	if err != nil {
 		return nil, err
 	}
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		return nil, err
+	leaf := cert.Leaf
+	if leaf == nil { // GODEBUG x509keypairleaf=0
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, err
+		}
 	}
 	if err := leaf.CheckSignatureFrom(s.ca.Intermediate); err != nil {
 		return nil, fmt.Errorf("not issued by the internal CA: %w", err)
+	}
+	if !slices.Equal(leaf.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) || len(leaf.UnknownExtKeyUsage) > 0 || leaf.IsCA {
+		return nil, fmt.Errorf("not a server certificate (extended key usages %v, CA %v)", leaf.ExtKeyUsage, leaf.IsCA)
+	}
+	if err := tlsserver.CheckCertificate(leaf); err != nil {
+		return nil, err
 	}
 	// The chain served is the CA's, whatever else the file holds.
 	cert.Certificate, cert.Leaf = [][]byte{leaf.Raw, s.ca.Intermediate.Raw}, leaf

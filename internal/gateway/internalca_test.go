@@ -3,8 +3,13 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -565,5 +570,114 @@ func TestInternalCARevocationWakesRenewal(t *testing.T) {
 	}
 	if got := e.servedHTTPS(); got.SerialNumber.Cmp(first.SerialNumber) == 0 {
 		t.Fatal("the revoked certificate is still served")
+	}
+}
+
+// TestInternalCARevokedRetriedAfterFailure: when the replacement of a
+// revoked certificate fails once, the next attempt comes after the
+// back-off (1 minute), not at the normal renewal time, and replaces it.
+func TestInternalCARevokedRetriedAfterFailure(t *testing.T) {
+	e := newICAEnv(t)
+	first := e.servedHTTPS()
+	records, err := store.Open(filepath.Join(e.dir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer records.Close()
+	if err := ca.RevokeRecord(context.Background(), records, ca.IssuerID(e.inter), first.SerialNumber, "keyCompromise", e.now()); err != nil {
+		t.Fatal(err)
+	}
+	e.source().failIssues.Store(1)
+	e.check()
+	ev := e.waitEvent(nth("certificate_renewal_failed", 1))
+	if ev.Severity != audit.Critical || ev.Fields["retry_in"] != "1m0s" || ev.Fields["revoked_at"] == nil {
+		t.Errorf("event: %+v", ev)
+	}
+	if got := e.servedHTTPS(); got.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Fatalf("served %s after the failed replacement, want the revoked %s still", serialOf(got), serialOf(first))
+	}
+	// Within the back-off: no attempt; at its end: replaced.
+	e.setClock(e.now().Add(30 * time.Second))
+	e.check()
+	if n := countEvents(e.sink, "certificate_renewal_failed"); n != 1 || len(e.issued()) != 1 {
+		t.Fatalf("an attempt within the back-off: %d failures, %d issued", n, len(e.issued()))
+	}
+	e.setClock(e.now().Add(30 * time.Second))
+	e.check()
+	second := e.servedHTTPS()
+	if second.SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Fatal("the revoked certificate is still served after the back-off")
+	}
+	ev = e.waitEvent(nth("certificate_renewed", 1))
+	if ev.Reason != "revoked" || ev.Fields["previous_serial"] != serialOf(first) || ev.Fields["serial"] != serialOf(second) {
+		t.Errorf("event: %+v", ev)
+	}
+}
+
+// TestInternalCARestartClientProfile: a persisted certificate of the
+// internal CA for the right names and key type, but with the client
+// profile (EKU clientAuth), is not reused at start: the gateway issues
+// and serves a new server certificate.
+func TestInternalCARestartClientProfile(t *testing.T) {
+	e := newICAEnv(t)
+	first := e.servedHTTPS()
+	files, _ := filepath.Glob(filepath.Join(e.dir, ManagedCertDir, "internal-ca-*.pem"))
+	if len(files) != 1 {
+		t.Fatalf("persisted files: %v", files)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.g.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	records, err := store.Open(filepath.Join(e.dir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority, err := ca.Load(filepath.Join(e.dir, "ca"), nil, ca.Config{Records: records, Now: e.now, PublishURL: "http://localhost/.well-known/warden/pki"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted, err := authority.Issue(ctx, ca.IssueRequest{CSR: csr, Profile: ca.ProfileClient})
+	records.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	file = append(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: planted.Raw})...)
+	file = append(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.inter.Raw})...)
+	writeAtomic(t, files[0], string(file))
+
+	var logs bytes.Buffer
+	e.restart(slog.New(slog.NewTextHandler(&logs, nil)))
+	got := e.servedHTTPS()
+	if got.SerialNumber.Cmp(planted.SerialNumber) == 0 {
+		t.Fatal("the planted client certificate is served")
+	}
+	if got.SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Fatal("the first certificate is served: nothing was issued")
+	}
+	if !slices.Equal(got.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) {
+		t.Errorf("served EKU %v, want serverAuth", got.ExtKeyUsage)
+	}
+	if n := len(e.issued()); n != 3 {
+		t.Errorf("%d certificates issued, want 3 (first, planted, replacement)", n)
+	}
+	if !strings.Contains(logs.String(), "persisted certificate unusable") || !strings.Contains(logs.String(), "not a server certificate") {
+		t.Errorf("no warning in the log:\n%s", logs.String())
 	}
 }
