@@ -234,7 +234,7 @@ not needed.`,
 			if err != nil {
 				return err
 			}
-			s, err := keysOpenStore(storePath, false)
+			s, err := keysOpenStore(storePath, adviceCA)
 			if err != nil {
 				return err
 			}
@@ -268,7 +268,7 @@ func caListCmd(dir *string, now func() time.Time) *cobra.Command {
 				}
 				issuer = ca.IssuerID(inter)
 			}
-			s, err := keysOpenStore(storePath, false)
+			s, err := keysOpenStore(storePath, adviceCA)
 			if err != nil {
 				return err
 			}

@@ -110,3 +110,40 @@ func TestCACommand(t *testing.T) {
 		t.Fatalf("list after revoke:\n%s", list)
 	}
 }
+
+// TestMissingStoreAdvice: a command that needs an existing record store
+// says where that store comes from for that command; only the keys
+// commands advise creating a key.
+func TestMissingStoreAdvice(t *testing.T) {
+	tmp := t.TempDir()
+	dir, none := filepath.Join(tmp, "ca"), filepath.Join(tmp, "none.db")
+	now := time.Now()
+	if _, _, err := runCA(t, now, "init", "--dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	run := map[string]func(...string) (string, string, error){
+		"ca":     func(a ...string) (string, string, error) { return runCA(t, now, a...) },
+		"stepup": func(a ...string) (string, string, error) { return runStepup(t, now, a...) },
+		"keys":   func(a ...string) (string, string, error) { return runKeys(t, now, a...) },
+	}
+	for _, tc := range []struct {
+		cmd  string
+		args []string
+		want string
+	}{
+		{"ca", []string{"list", "--all", "--store", none}, "store.path"},
+		{"ca", []string{"revoke", "01", "--reason", "keyCompromise", "--dir", dir, "--store", none}, "store.path"},
+		{"ca", []string{"token", "--consumer", "billing", "--cn", "billing", "--store", none}, "store.path"},
+		{"stepup", []string{"pending", "--store", none}, "store.path"},
+		{"keys", []string{"list", "--store", none}, "create a key first"},
+	} {
+		_, _, err := run[tc.cmd](tc.args...)
+		if err == nil || !strings.Contains(err.Error(), "no record store") || !strings.Contains(err.Error(), tc.want) ||
+			(tc.cmd != "keys" && strings.Contains(err.Error(), "create a key")) {
+			t.Errorf("%s %v: %v; want the missing store and %q", tc.cmd, tc.args, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(none); err == nil {
+		t.Error("a command created the missing store")
+	}
+}

@@ -21,7 +21,7 @@ func caTokenCmd(now func() time.Time) *cobra.Command {
 		Short: "Create a one-time enrollment token (printed once; only its hash is stored)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := keysOpenStore(storePath, false)
+			s, err := keysOpenStore(storePath, adviceCA)
 			if err != nil {
 				return err
 			}

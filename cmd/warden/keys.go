@@ -73,7 +73,7 @@ func keysCreateCmd(storePath *string, now func() time.Time) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--metadata: %w", err)
 			}
-			s, err := keysOpenStore(*storePath, true)
+			s, err := keysOpenStore(*storePath, "")
 			if err != nil {
 				return err
 			}
@@ -111,7 +111,7 @@ func keysListCmd(storePath *string, now func() time.Time) *cobra.Command {
 		Short: "List API keys (ids and states; never the keys)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := keysOpenStore(*storePath, false)
+			s, err := keysOpenStore(*storePath, adviceKeys)
 			if err != nil {
 				return err
 			}
@@ -140,7 +140,7 @@ func keysRevokeCmd(storePath *string, now func() time.Time) *cobra.Command {
 		Short: "Revoke an API key: refused from the next request on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := keysOpenStore(*storePath, false)
+			s, err := keysOpenStore(*storePath, adviceKeys)
 			if err != nil {
 				return err
 			}
@@ -170,7 +170,7 @@ func keysRotateCmd(storePath *string, now func() time.Time) *cobra.Command {
 			if err != nil || ov < 0 {
 				return fmt.Errorf("--overlap: %q: want a non-negative number of days (\"1d\") or Go duration (\"24h\")", overlap)
 			}
-			s, err := keysOpenStore(*storePath, false)
+			s, err := keysOpenStore(*storePath, adviceKeys)
 			if err != nil {
 				return err
 			}
@@ -213,16 +213,26 @@ func keysShow(out, errw io.Writer, k apikey.Key) {
 	fmt.Fprintln(out, k.Reveal())
 }
 
-// keysOpenStore opens the store file; for commands other than create, a
-// missing file is an error rather than a new empty store.
-func keysOpenStore(path string, create bool) (*store.Store, error) {
-	if !create {
+// keysOpenStore opens the store file. With advice empty (the commands
+// that create records: keys create, stepup enroll) a missing file is
+// created; otherwise a missing file is an error rather than a new empty
+// store, and advice, which says where the store comes from for the
+// command at hand, completes the message.
+func keysOpenStore(path, advice string) (*store.Store, error) {
+	if advice != "" {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no record store at %s (create a key first, or pass --store)", path)
+			return nil, fmt.Errorf("no record store at %s (%s)", path, advice)
 		}
 	}
 	return store.Open(path)
 }
+
+// Advice of keysOpenStore when the store file is missing.
+const (
+	adviceKeys   = "create a key first, or pass --store"
+	adviceStepup = "the gateway records step-up requests in its store.path: pass it with --store"
+	adviceCA     = "the CA's records are in the gateway's store.path: pass it with --store"
+)
 
 // keysEnsureConsumer creates the consumer if it does not exist. Metadata for
 // an existing consumer must match what it has.

@@ -60,7 +60,7 @@ func stepupEnrollCmd(storePath *string, now func() time.Time) *cobra.Command {
 			if issuer == "" || len(issuer) > 64 {
 				return fmt.Errorf("--issuer: want 1 to 64 characters")
 			}
-			s, err := keysOpenStore(*storePath, true)
+			s, err := keysOpenStore(*storePath, "")
 			if err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ func stepupPendingCmd(storePath *string, now func() time.Time) *cobra.Command {
 		Short: "List approvals awaiting a decision (--all: every approval)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := keysOpenStore(*storePath, false)
+			s, err := keysOpenStore(*storePath, adviceStepup)
 			if err != nil {
 				return err
 			}
@@ -137,7 +137,7 @@ func stepupDecideCmd(storePath *string, now func() time.Time, approve bool) *cob
 			if !stepup.ValidApprovalID(id) {
 				return fmt.Errorf("%q is not an approval id (apr_ and 32 hex digits)", id)
 			}
-			s, err := keysOpenStore(*storePath, false)
+			s, err := keysOpenStore(*storePath, adviceStepup)
 			if err != nil {
 				return err
 			}

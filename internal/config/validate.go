@@ -658,7 +658,8 @@ func (v *validator) ct() {
 	if c.BatchSize < 1 || c.BatchSize > ct.MaxBatchSize {
 		v.errorf("ct.batch_size", "must be from 1 to %d", ct.MaxBatchSize)
 	}
-	if dir := filepath.Dir(v.c.PathOf(c.StateFile)); dir != "" {
+	if c.StateFile != "" { // defaulted; the folder must exist, the file need not
+		dir := filepath.Dir(v.c.PathOf(c.StateFile))
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			v.errorf("ct.state_file", "the folder %s does not exist", dir)
 		}

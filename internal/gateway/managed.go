@@ -13,7 +13,8 @@ import (
 
 // ManagedCertificate is a server certificate the gateway obtains and renews
 // itself instead of loading it from files: a tls.certificates[] entry with
-// internal_ca (internalCASource) and, next, acme.
+// internal_ca (internalCASource). The acme entries do not use this seam:
+// their acme.Manager obtains and renews them (acmeSource, acme.go).
 //
 // The gateway makes a source when its entry first appears in the config;
 // the constructor obtains the first certificate before returning (the

@@ -203,11 +203,9 @@ func (m *Monitor) Poll(ctx context.Context) error {
 	defer m.mu.Unlock()
 	var errs []error
 	for _, l := range m.s.logs {
-		err := m.pollLog(ctx, l)
-		if err == nil {
+		if err := m.pollLog(ctx, l); err == nil {
 			m.succeeded(l)
-		}
-		if err != nil {
+		} else {
 			var e *Error
 			if !errors.As(err, &e) {
 				e = &Error{Log: l.name, Reason: EventPollFailed, Err: err}
@@ -416,7 +414,6 @@ func (m *Monitor) inconsistent(l logSpec, prev *logState, sth *ctgo.SignedTreeHe
 	return &Error{Log: l.name, Reason: EventInconsistent, Err: errors.New(why)}
 }
 
-// report raises the event for a certificate of a watched domain.
 // reportEarly reports, unverified, the unknown-key certificates of a poll
 // that could not finish, each once; m.mu is held.
 func (m *Monitor) reportEarly(l logSpec, found []match) {
@@ -440,6 +437,7 @@ func (m *Monitor) known(p pki.Pin) bool {
 	return m.s.known.Contains(p) || m.s.isKnown != nil && m.s.isKnown(p)
 }
 
+// report raises the event for a certificate of a watched domain.
 func (m *Monitor) report(l logSpec, f match, verified bool) {
 	c := f.cert
 	fields := map[string]any{
