@@ -61,7 +61,6 @@ type Records interface {
 	ListIssued(ctx context.Context, issuer string, limit int) ([]store.IssuedCert, error)
 	IssuedCert(ctx context.Context, serial string) (store.IssuedCert, error)
 	CreateEnrollToken(ctx context.Context, t store.EnrollToken) error
-	EnrollTokenByHash(ctx context.Context, hash string) (store.EnrollToken, error)
 }
 
 var _ Records = (*store.Store)(nil)
@@ -304,7 +303,8 @@ func (a *Admin) token(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, http.StatusBadRequest, ReasonBadRequest, err.Error(), nil)
 		return
 	}
-	tok, err := enroll.CreateToken(r.Context(), markingStore{a.recs}, req.Constraints, req.TTL, a.now())
+	now := a.now()
+	tok, err := enroll.CreateToken(r.Context(), markingStore{a.recs}, req.Constraints, req.TTL, now)
 	if _, isStore := errors.AsType[*storeError](err); isStore {
 		a.refuse(w, r, http.StatusServiceUnavailable, ReasonStoreUnavailable, "", err)
 		return
@@ -312,10 +312,7 @@ func (a *Admin) token(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, http.StatusBadRequest, ReasonBadRequest, err.Error(), nil)
 		return
 	}
-	expires := time.Now().Add(req.TTL)
-	if rec, err := a.recs.EnrollTokenByHash(r.Context(), enroll.HashToken(tok)); err == nil {
-		expires = rec.ExpiresAt
-	}
+	expires := now.Add(req.TTL) // as CreateToken recorded it
 	// The token itself is never logged or audited.
 	a.audit.Emit(audit.Event{Type: EventTokenCreated, Severity: audit.Info, Remote: r.RemoteAddr, Fields: map[string]any{
 		"consumer": bounded(req.Constraints.Consumer), "token_sha256": enroll.HashToken(tok),
