@@ -246,13 +246,8 @@ func (a *Admin) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) revoke(w http.ResponseWriter, r *http.Request) {
-	body, ok := a.readBody(w, r, maxJSONBytes)
+	req, ok := readJSON(a, w, r, ParseRevokeRequest)
 	if !ok {
-		return
-	}
-	req, err := ParseRevokeRequest(body)
-	if err != nil {
-		a.refuse(w, r, http.StatusBadRequest, ReasonBadRequest, err.Error(), nil)
 		return
 	}
 	serial := ca.SerialString(req.Serial)
@@ -294,13 +289,8 @@ func (m markingStore) CreateEnrollToken(ctx context.Context, t store.EnrollToken
 }
 
 func (a *Admin) token(w http.ResponseWriter, r *http.Request) {
-	body, ok := a.readBody(w, r, maxJSONBytes)
+	req, ok := readJSON(a, w, r, ParseTokenRequest)
 	if !ok {
-		return
-	}
-	req, err := ParseTokenRequest(body)
-	if err != nil {
-		a.refuse(w, r, http.StatusBadRequest, ReasonBadRequest, err.Error(), nil)
 		return
 	}
 	now := a.now()
@@ -346,4 +336,21 @@ func bounded(s string) string {
 		return s
 	}
 	return s[:max] + "…"
+}
+
+// readJSON reads a JSON request body of at most maxJSONBytes and parses it
+// with parse; false means the request was refused (400, or what readBody
+// answers).
+func readJSON[T any](a *Admin, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, error)) (T, bool) {
+	var zero T
+	body, ok := a.readBody(w, r, maxJSONBytes)
+	if !ok {
+		return zero, false
+	}
+	req, err := parse(body)
+	if err != nil {
+		a.refuse(w, r, http.StatusBadRequest, ReasonBadRequest, err.Error(), nil)
+		return zero, false
+	}
+	return req, true
 }
