@@ -89,6 +89,11 @@ func (v *validator) acme() {
 			v.errorf(p, "%q is not one of http-01, tls-alpn-01 (dns-01 is not supported)", ch)
 		}
 	}
+	if slices.Contains(a.Challenges, string(acme.HTTP01)) && slices.Contains(a.Challenges, string(acme.TLSALPN01)) && v.c.Server.HTTP != nil {
+		if _, err := acme.ListenHost(v.c.Server.HTTP.Address, v.c.Server.HTTPS.Address); err != nil {
+			v.errorf("acme.challenges", "%v (or answer only one challenge)", err)
+		}
+	}
 	used := slices.ContainsFunc(v.c.TLS.Certificates, func(c Certificate) bool { return c.ACME != nil })
 	if !used {
 		v.warnf("acme", "no tls.certificates entry uses acme")

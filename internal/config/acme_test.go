@@ -72,6 +72,8 @@ func TestACMEErrors(t *testing.T) {
 		{"missing ca_file", strings.Replace(acmeBase, "agree_terms: true", "agree_terms: true\n  ca_file: nope.pem", 1), []string{"acme.ca_file:", "nope.pem"}},
 		{"http-01 without server.http", strings.Replace(noHTTP, "agree_terms: true", "agree_terms: true\n  challenges: [http-01]", 1),
 			[]string{"warden.yaml:5:16: acme.challenges[0]: http-01 is answered on the plain-HTTP listener"}},
+		{"both challenges on listeners of different hosts", strings.Replace(acmeBase, "address: 127.0.0.1:8080", "address: 127.0.0.2:8080", 1),
+			[]string{"acme.challenges:", "must share a host"}},
 		{"dns-01", strings.Replace(acmeBase, "agree_terms: true", "agree_terms: true\n  challenges: [dns-01]", 1),
 			[]string{"acme.challenges[0]:", "dns-01 is not supported"}},
 		{"wildcard", strings.Replace(acmeBase, "www.example.com", "'*.example.com'", 1),

@@ -221,6 +221,27 @@ func validLabel(l string) bool {
 	return true
 }
 
+// ListenHost is the one host certmagic's solvers are given when both
+// challenges are answered, on the plain-HTTP listener at httpAddr and the
+// TLS one at tlsAddr: their common host, or "" (every interface) when
+// both listen on every interface however spelled ("", 0.0.0.0, ::). Any
+// other pair is an error: certmagic takes a single host.
+func ListenHost(httpAddr, tlsAddr string) (string, error) {
+	h1, _, err1 := net.SplitHostPort(httpAddr)
+	h2, _, err2 := net.SplitHostPort(tlsAddr)
+	if err := errors.Join(err1, err2); err != nil {
+		return "", fmt.Errorf("acme: %w", err)
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	switch {
+	case h1 == h2:
+		return h1, nil
+	case wildcard(h1) && wildcard(h2):
+		return "", nil
+	}
+	return "", fmt.Errorf("acme: the plain-HTTP (%s) and TLS (%s) listeners must share a host to answer both challenges", httpAddr, tlsAddr)
+}
+
 func splitAddress(addr string) (host string, port int, err error) {
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -329,12 +350,12 @@ func New(cfg Config) (*Manager, error) {
 		tmpl.ListenHost, tmpl.AltTLSALPNPort, _ = splitAddress(cfg.TLSAddress)
 	}
 	if m.http01 && m.tlsALPN {
-		h1, _, _ := splitAddress(cfg.HTTPAddress)
-		h2, _, _ := splitAddress(cfg.TLSAddress)
-		if h1 != h2 {
+		host, err := ListenHost(cfg.HTTPAddress, cfg.TLSAddress)
+		if err != nil {
 			m.cache.Stop()
-			return nil, fmt.Errorf("acme: the plain-HTTP (%s) and TLS (%s) listeners must share a host to answer both challenges", cfg.HTTPAddress, cfg.TLSAddress)
+			return nil, err
 		}
+		tmpl.ListenHost = host
 	}
 	m.issuer = certmagic.NewACMEIssuer(m.magic, tmpl)
 	m.magic.Issuers = []certmagic.Issuer{m.issuer}

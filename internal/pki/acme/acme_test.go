@@ -367,3 +367,24 @@ func TestBackgroundRenewal(t *testing.T) {
 		t.Fatal("still serving the first certificate after a renewal")
 	}
 }
+
+// TestListenHost: both challenges need the two listeners on one host;
+// every interface counts as one host however it is spelled.
+func TestListenHost(t *testing.T) {
+	for _, tt := range []struct {
+		http, tls, want string
+		ok              bool
+	}{
+		{"127.0.0.1:80", "127.0.0.1:443", "127.0.0.1", true},
+		{":80", "0.0.0.0:443", "", true},
+		{"[::]:80", ":443", "", true},
+		{"127.0.0.1:80", "0.0.0.0:443", "", false},
+		{"10.0.0.1:80", "10.0.0.2:443", "", false},
+		{"no-port", ":443", "", false},
+	} {
+		got, err := acme.ListenHost(tt.http, tt.tls)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ListenHost(%q, %q) = %q, %v; want %q, ok %v", tt.http, tt.tls, got, err, tt.want, tt.ok)
+		}
+	}
+}
