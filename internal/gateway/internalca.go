@@ -95,12 +95,6 @@ func (g *Gateway) newInternalCASource(c *config.Config, spec *config.InternalCAC
 		path:  c.InternalCACertPath(g.authority.IssuerID, *spec),
 		check: make(chan chan struct{}), revoked: make(chan struct{}, 1),
 	}
-	g.authority.OnRevoke(func() {
-		select {
-		case s.revoked <- struct{}{}:
-		default:
-		}
-	})
 	stale, err := s.load(g.ctx)
 	switch {
 	case err == nil && s.now().Before(renewAt(stale.Leaf)):
@@ -134,6 +128,15 @@ func (s *internalCASource) Certificate() *tls.Certificate { return s.cur.Load() 
 // Attempts are at least renewRetryMin apart, so that a certificate cut
 // short (by the intermediate's expiry) cannot make it issue in a loop.
 func (s *internalCASource) Run(ctx context.Context, renewed func()) {
+	// Woken when the CA learns of a revocation, while this source runs
+	// (a source a failed reload built never runs, and registers nothing;
+	// a revocation before Run is seen by its first status read).
+	defer s.ca.OnRevoke(func() {
+		select {
+		case s.revoked <- struct{}{}:
+		default:
+		}
+	})()
 	var failures int
 	var notBefore time.Time // no attempt before: back-off, spacing
 	var ack chan struct{}

@@ -111,7 +111,8 @@ type CA struct {
 	inter *x509.CertPool
 
 	mu        sync.Mutex
-	listeners []func() // called after each revocation (publishers)
+	listeners map[int]func() // called after each revocation (publishers, renewals), by OnRevoke's id
+	nextID    int
 
 	revoked  atomic.Pointer[revokedSet] // see CertStatus
 	reloadMu sync.Mutex                 // one re-read of the revoked set at a time
@@ -436,9 +437,19 @@ func (c *CA) OCSPURL() string {
 
 // OnRevoke registers f, called when this CA learns of a revocation: one it
 // records, or one another process recorded, seen at the next status read.
-// f must not block.
-func (c *CA) OnRevoke(f func()) {
+// f must not block. stop unregisters it.
+func (c *CA) OnRevoke(f func()) (stop func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.listeners = append(c.listeners, f)
+	if c.listeners == nil {
+		c.listeners = map[int]func(){}
+	}
+	c.nextID++
+	id := c.nextID
+	c.listeners[id] = f
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.listeners, id)
+	}
 }

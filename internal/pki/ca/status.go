@@ -118,7 +118,10 @@ func (c *CA) revocations(ctx context.Context) (*revokedSet, error) {
 // notify calls the revocation listeners (the publishers).
 func (c *CA) notify() {
 	c.mu.Lock()
-	ls := append([]func(){}, c.listeners...)
+	ls := make([]func(), 0, len(c.listeners))
+	for _, f := range c.listeners {
+		ls = append(ls, f)
+	}
 	c.mu.Unlock()
 	for _, f := range ls {
 		f()

@@ -115,3 +115,27 @@ func BenchmarkCertStatus(b *testing.B) {
 		}
 	}
 }
+
+// TestOnRevokeStop: a revocation calls the listeners registered then; one
+// that was stopped (a renewal source that no longer runs) is not called
+// and not kept.
+func TestOnRevokeStop(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var kept, stopped int
+	f.ca.OnRevoke(func() { kept++ })
+	stop := f.ca.OnRevoke(func() { stopped++ })
+	stop()
+	if err := f.ca.Revoke(ctx, f.issue("x").SerialNumber, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	if kept == 0 || stopped != 0 {
+		t.Fatalf("listener calls: kept %d, stopped %d; want the kept one only", kept, stopped)
+	}
+	f.ca.mu.Lock()
+	n := len(f.ca.listeners)
+	f.ca.mu.Unlock()
+	if n != 2 { // the publisher's and the kept one
+		t.Fatalf("%d listeners registered, want 2", n)
+	}
+}
