@@ -572,3 +572,30 @@ func TestNoResponseSplitting(t *testing.T) {
 		t.Fatalf("the value was not kept on one line:\n%s", raw)
 	}
 }
+
+// TestNoResponseSplittingInterimAndTrailers: the same for the fields of an
+// interim (1xx) response and of trailers announced by the Trailer prefix.
+func TestNoResponseSplittingInterimAndTrailers(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Link", "</a>\r\nSet-Cookie: pwned=1")
+		w.WriteHeader(http.StatusEarlyHints)
+		h.Del("Link")
+		h.Set(http.TrailerPrefix+"X-Late", "") // announced by the prefix before the body
+		h[http.TrailerPrefix+"Bad\r\nName"] = []string{"x"}
+		_, _ = io.WriteString(w, "body")
+		h.Set(http.TrailerPrefix+"X-Late", "t\r\nSet-Cookie: pwned=2")
+	})})
+	c, br := dial(t, addr)
+	send(t, c, "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	raw, _ := io.ReadAll(br)
+	for _, line := range strings.Split(string(raw), "\n") {
+		l := strings.ToLower(strings.TrimRight(line, "\r"))
+		if strings.HasPrefix(l, "set-cookie") || strings.HasPrefix(l, "name") {
+			t.Fatalf("injected line %q on the wire:\n%s", line, raw)
+		}
+	}
+	if !strings.Contains(string(raw), "HTTP/1.1 103") || !strings.Contains(string(raw), "X-Late: t  Set-Cookie: pwned=2") {
+		t.Fatalf("the interim response or the trailer is missing, or a value was not kept on one line:\n%s", raw)
+	}
+}
