@@ -41,9 +41,9 @@ var (
 	configTypes = map[string]reflect.Type{}
 )
 
-// Register makes a policy type available to configs. It panics on a
+// register makes a policy type available to configs. It panics on a
 // duplicate name: registration happens in init functions.
-func Register(typ string, f Factory) {
+func register(typ string, f Factory) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, dup := registry[typ]; dup {
@@ -55,7 +55,7 @@ func Register(typ string, f Factory) {
 // RegisterConfig registers a policy type whose config block decodes into a
 // C, from which build makes the policy. It records C for ConfigTypes.
 func RegisterConfig[C any, P Policy](typ string, build func(C) (P, error)) {
-	Register(typ, func(decode Decode) (Policy, error) {
+	register(typ, func(decode Decode) (Policy, error) {
 		var cfg C
 		if err := decode(&cfg); err != nil {
 			return nil, err
