@@ -101,28 +101,14 @@ func (u *Upstream) leanEligible(r *http.Request, lr *leanRequest) bool {
 		!strings.HasPrefix(r.URL.Path, "/") {
 		return false
 	}
-	if r.Method == http.MethodConnect || !httpguts.ValidHeaderFieldName(r.Method) {
-		return false
-	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 && (r.ContentLength < 0 || r.ContentLength > maxBufferedBody) {
 		return false
 	}
-	if len(r.TransferEncoding) > 0 || len(r.Trailer) > 0 || !cleanQuery(r.URL.RawQuery) {
+	if !cleanQuery(r.URL.RawQuery) || !httpguts.ValidHeaderFieldValue(r.Host) || !plainRequest(r) {
 		return false
 	}
-	for k, vv := range r.Header {
-		switch k {
-		case "Upgrade", "Expect": // protocol switches and 100-continue: ReverseProxy and the standard transport
-			return false
-		case "Te":
-			lr.te = httpguts.HeaderValuesContainsToken(vv, "trailers")
-		}
-		if !validField(k, vv) {
-			return false
-		}
-	}
-	if !httpguts.ValidHeaderFieldValue(r.Host) {
-		return false
+	if te := r.Header["Te"]; len(te) > 0 {
+		lr.te = httpguts.HeaderValuesContainsToken(te, "trailers")
 	}
 	lr.u, lr.in = u, r
 	lr.conn = connectionTokens(r.Header)

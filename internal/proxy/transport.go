@@ -109,26 +109,29 @@ func (t *h1Transport) eligible(req *http.Request) bool {
 	if req.URL == nil || req.Header == nil || req.URL.Scheme != t.scheme || req.URL.Host != t.host {
 		return false
 	}
-	if req.Method == http.MethodConnect || !httpguts.ValidHeaderFieldName(req.Method) {
-		return false
-	}
 	if req.Body != nil && req.Body != http.NoBody && (req.ContentLength <= 0 || req.ContentLength > maxBufferedBody) {
-		return false
-	}
-	if len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 {
 		return false
 	}
 	// Hosts Request.Write would rewrite (IDNA, IPv6 zones) or refuse.
 	if h := requestHost(req); !isASCII(h) || strings.IndexByte(h, '%') >= 0 || !httpguts.ValidHostHeader(h) {
 		return false
 	}
+	return plainRequest(req)
+}
+
+// plainRequest reports whether the lean paths may write req themselves:
+// a method token other than CONNECT, no Transfer-Encoding or trailers, no
+// Upgrade or Expect field (protocol switches and 100-continue need the
+// concurrent standard transport), and only fields that may be written as
+// they are (validField: invalid ones are refused by the standard paths,
+// with their errors).
+func plainRequest(req *http.Request) bool {
+	if req.Method == http.MethodConnect || !httpguts.ValidHeaderFieldName(req.Method) ||
+		len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 {
+		return false
+	}
 	for k, vv := range req.Header {
-		switch k {
-		case "Upgrade", "Expect": // protocol switches and 100-continue need the concurrent transport
-			return false
-		}
-		// Invalid fields are refused by the standard transport, with its error.
-		if !validField(k, vv) {
+		if k == "Upgrade" || k == "Expect" || !validField(k, vv) {
 			return false
 		}
 	}
