@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -424,4 +426,36 @@ func TestMalformedChunkRefused(t *testing.T) {
 			t.Fatalf("net/http %v: counted as an upstream failure", netHTTP)
 		}
 	}
+}
+
+// TestTimeoutsThroughGateway: through the whole gateway (TLS, framing
+// guard, lean server), a kept-alive connection left idle is closed at
+// idle_timeout, and a client that stops sending its body is cut off at
+// read_timeout without the upstream getting a request.
+func TestTimeoutsThroughGateway(t *testing.T) {
+	e := newEnv(t, map[string]any{"IdleTimeout": "300ms", "ReadTimeout": "600ms"})
+	t.Run("idle", func(t *testing.T) {
+		c, br := e.dialTLS(t)
+		io.WriteString(c, "GET /public/x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		if res, _ := readEcho(t, br); res.StatusCode != 200 {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+		start := time.Now()
+		_, err := io.Copy(io.Discard, br) // the client's deadline is 10 s
+		if took := time.Since(start); errors.Is(err, os.ErrDeadlineExceeded) || took < 300*time.Millisecond {
+			t.Fatalf("idle conn: %v after %v, want closed after the 300ms idle timeout", err, took)
+		}
+	})
+	t.Run("slow body", func(t *testing.T) {
+		before := e.hits.Load()
+		c, br := e.dialTLS(t)
+		io.WriteString(c, "POST /public/up HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nab") // and no more
+		_, err := io.Copy(io.Discard, br)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal("a client that stopped sending its body was not cut off")
+		}
+		if e.hits.Load() != before {
+			t.Fatal("the upstream got the incomplete request")
+		}
+	})
 }

@@ -61,6 +61,12 @@ const cfgTmpl = `server:
   https:
     address: 127.0.0.1:0
     read_header_timeout: {{or .ReadHeaderTimeout "5s"}}
+{{- if .IdleTimeout}}
+    idle_timeout: {{.IdleTimeout}}
+{{- end}}
+{{- if .ReadTimeout}}
+    read_timeout: {{.ReadTimeout}}
+{{- end}}
     max_body_bytes: 1MiB
     max_header_bytes: 16KiB
   http:
