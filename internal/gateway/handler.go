@@ -208,7 +208,7 @@ func stripIdentity(r *http.Request, names map[string]bool) {
 			}
 		}
 	}
-	if conn := r.Header["Connection"]; len(conn) > 0 {
+	if conn := r.Header["Connection"]; len(conn) > 0 && listsIdentity(names, conn) {
 		kept := conn[:0:0]
 		for _, v := range conn {
 			var toks []string
@@ -227,6 +227,20 @@ func stripIdentity(r *http.Request, names map[string]bool) {
 			r.Header["Connection"] = kept
 		}
 	}
+}
+
+// listsIdentity reports whether a Connection field lists an identity
+// header: only then is it rewritten (the usual "keep-alive" or "close"
+// costs a scan, no allocation).
+func listsIdentity(names map[string]bool, conn []string) bool {
+	for _, v := range conn {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && isIdentity(names, tok) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // identityKey is a header name in lower case with underscores as dashes.
