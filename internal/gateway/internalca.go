@@ -347,7 +347,7 @@ func (s *internalCASource) load(ctx context.Context) (*tls.Certificate, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("mode %v: the key may have been read by others", fi.Mode().Perm())
 	}
-	data, err := os.ReadFile(s.path)
+	data, err := pki.ReadPEMFile(s.path)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,10 @@ func isKeyBlock(typ string) bool {
 }
 
 // readCertificates is ReadCertificates, or ReadChain with keyOK.
-func readCertificates(path string, keyOK bool) ([]*x509.Certificate, error) {
+// ReadPEMFile reads a PEM file of certificates (and perhaps their key),
+// refusing one larger than MaxCertFileBytes rather than reading it into
+// memory. Errors name the file.
+func ReadPEMFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read certificates: %w", err)
@@ -51,6 +54,14 @@ func readCertificates(path string, keyOK bool) ([]*x509.Certificate, error) {
 	}
 	if len(data) > MaxCertFileBytes {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxCertFileBytes)
+	}
+	return data, nil
+}
+
+func readCertificates(path string, keyOK bool) ([]*x509.Certificate, error) {
+	data, err := ReadPEMFile(path)
+	if err != nil {
+		return nil, err
 	}
 	var out []*x509.Certificate
 	for {

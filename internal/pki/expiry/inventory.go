@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -232,7 +231,7 @@ func (inv *inventory) internalCA(spec config.InternalCACertificate) {
 		inv.issuerID = ca.IssuerID(inter)
 	}
 	path := inv.cfg.InternalCACertPath(inv.issuerID, spec)
-	certs, err := readManagedChain(path)
+	certs, err := pki.ReadChain(path)
 	inv.managed(certs, err, SourceInternalCA, name, path)
 }
 
@@ -272,29 +271,6 @@ func (inv *inventory) managed(certs []*x509.Certificate, err error, source, name
 		}
 		inv.addFrom(c, use, name, path, source)
 	}
-}
-
-// readManagedChain reads the certificates of a file that the gateway
-// persisted for a managed certificate: its private key, then the chain.
-// The key block is skipped, never parsed.
-func readManagedChain(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read certificates: %w", err)
-	}
-	_, chain, err := pki.SplitManaged(data) // the key block is never parsed
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var out []*x509.Certificate
-	for _, b := range chain {
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate in %s: %w", path, err)
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 func (inv *inventory) bundle(path, use, name string) []*x509.Certificate {
