@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/wardengw/warden/internal/httpsyntax"
 )
 
 // bufferBeforeChunking is how much body a handler may write before the
@@ -78,7 +80,10 @@ func (w *response) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	if cl := first(w.header["Content-Length"]); cl != "" {
-		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
+		// Plain digits only (strconv would take "+5", which would then go
+		// out as it is and frame the response differently for some
+		// clients and caches).
+		if v, ok := httpsyntax.ParseLength(cl); ok {
 			w.contentLength = v
 		} else {
 			delete(w.header, "Content-Length")

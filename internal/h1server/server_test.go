@@ -599,3 +599,21 @@ func TestNoResponseSplittingInterimAndTrailers(t *testing.T) {
 		t.Fatalf("the interim response or the trailer is missing, or a value was not kept on one line:\n%s", raw)
 	}
 }
+
+// TestHandlerContentLengthPlainDigitsOnly: a Content-Length a handler sets
+// that is not plain digits ("+2", " 2", "2,2") never goes out: the server
+// frames the response itself.
+func TestHandlerContentLengthPlainDigitsOnly(t *testing.T) {
+	for _, cl := range []string{"+2", " 2", "2,2", "-2", "0x2"} {
+		addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Content-Length"] = []string{cl}
+			_, _ = io.WriteString(w, "ab")
+		})})
+		c, br := dial(t, addr)
+		send(t, c, "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		raw, _ := io.ReadAll(br)
+		if strings.Contains(string(raw), "Content-Length: "+cl+"\r\n") || !strings.Contains(string(raw), "Content-Length: 2\r\n") {
+			t.Fatalf("handler's Content-Length %q:\n%s", cl, raw)
+		}
+	}
+}
