@@ -98,7 +98,13 @@ func TestHTTP1ServerThroughGateway(t *testing.T) {
 				// whichever comes first, as with net/http.
 				readFields(t, br)
 				io.WriteString(c, "data")
-				if res, got := readEcho(t, br); res.StatusCode != 200 || got.BodyLen != 4 {
+				res, got := readEcho(t, br)
+				for n := 0; res.StatusCode == http.StatusContinue && n < 2; n++ {
+					// net/http's server may send both: its own 100, when the
+					// proxy reads the body, and the upstream's, passed on.
+					res, got = readEcho(t, br)
+				}
+				if res.StatusCode != 200 || got.BodyLen != 4 {
 					t.Fatalf("got %d %+v", res.StatusCode, got)
 				}
 			})
