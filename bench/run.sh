@@ -8,7 +8,7 @@
 # 18443 Warden, 18444 upstream, 18445 direct, 18446 nginx, 18447 nginx-equiv.
 # See bench/README.md for the method. Everything started here is stopped on
 # exit. Tunables (environment):
-#   KA_C=32 KA_DUR=8s KA_ROUNDS=2   keep-alive closed loop: connections, length, rounds
+#   KA_C=32 KA_DUR=8s KA_ROUNDS=4   keep-alive closed loop: connections, length, rounds
 #   RATE=2000 RATE_DUR=8s LAT_ROUNDS=2  fixed-rate latency runs
 #   HS_C=8 HS_DUR=6s                full handshakes
 #   WARMUP=2s                       unmeasured load before each keep-alive run
@@ -23,7 +23,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/bench/results"
 KA_C=${KA_C:-32}
 KA_DUR=${KA_DUR:-8s}
-KA_ROUNDS=${KA_ROUNDS:-2}
+KA_ROUNDS=${KA_ROUNDS:-4}
 RATE=${RATE:-2000}
 RATE_DUR=${RATE_DUR:-8s}
 LAT_ROUNDS=${LAT_ROUNDS:-2}

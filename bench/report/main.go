@@ -18,7 +18,8 @@
 // (-subject, "warden") divided by each peer (-peers, the two nginx
 // configurations) for keep-alive requests/s, requests/s per core, p99 at
 // the fixed rate and X25519 handshakes/s, as a table and as "vs_nginx" in
-// the JSON.
+// the JSON. For keep-alive req/s it also pairs the rounds (the subject's
+// k-th run ÷ the peer's k-th) and gives their median.
 package main
 
 import (
@@ -30,6 +31,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -132,6 +134,13 @@ type Versus struct {
 	KeepalivePerCore float64 `json:"keepalive_rps_per_core,omitempty"`
 	LatencyP99       float64 `json:"latency_p99,omitempty"`
 	HandshakeRPS     float64 `json:"handshake_x25519_rps,omitempty"`
+	// KeepaliveRounds pairs the subject's and the peer's keep-alive runs
+	// round by round (the k-th of each, undisturbed or not): run.sh
+	// interleaves the targets, so a pair shares the machine's state of the
+	// moment. KeepaliveMedian is their median: less swayed by one lucky
+	// or unlucky run than KeepaliveRPS, a ratio of best runs.
+	KeepaliveRounds []float64 `json:"keepalive_rps_rounds,omitempty"`
+	KeepaliveMedian float64   `json:"keepalive_rps_rounds_median,omitempty"`
 }
 
 // Comparison is the subject (Warden) against each peer that ran, in the
@@ -183,7 +192,7 @@ func run(files []string, jsonOut, mdOut, meta, ceiling, subject string, peers []
 	if err != nil {
 		return err
 	}
-	cmp := compare(rows, subject, peers)
+	cmp := compare(rows, runs, subject, peers)
 
 	md := markdown(rows, chosen, cmp)
 	fmt.Print(md)
@@ -322,7 +331,7 @@ func pick(phase string, rs []Run) Run {
 // compare divides the subject's row by each peer's that exists, in the
 // order of peers. It returns nil when the subject or every peer is missing
 // (e.g. Warden did not build).
-func compare(rows []Row, subject string, peers []string) *Comparison {
+func compare(rows []Row, runs []Run, subject string, peers []string) *Comparison {
 	byName := map[string]Row{}
 	for _, r := range rows {
 		byName[r.Target] = r
@@ -337,18 +346,57 @@ func compare(rows []Row, subject string, peers []string) *Comparison {
 		if !ok || name == subject {
 			continue
 		}
+		rounds := roundRatios(runs, subject, name)
 		cmp.Peers = append(cmp.Peers, Versus{
 			Peer:             name,
 			KeepaliveRPS:     ratio(s.KeepaliveRPS, p.KeepaliveRPS),
 			KeepalivePerCore: ratio(s.KeepalivePerCore, p.KeepalivePerCore),
 			LatencyP99:       ratio(s.LatencyP99us, p.LatencyP99us),
 			HandshakeRPS:     ratio(s.HandshakeRPS, p.HandshakeRPS),
+			KeepaliveRounds:  rounds,
+			KeepaliveMedian:  median(rounds),
 		})
 	}
 	if len(cmp.Peers) == 0 {
 		return nil
 	}
 	return cmp
+}
+
+// roundRatios divides the subject's k-th keep-alive run by the peer's k-th,
+// for every k both have, in run order.
+func roundRatios(runs []Run, subject, peer string) []float64 {
+	var a, b []float64
+	for _, r := range runs {
+		if r.phase() != phaseKeepalive {
+			continue
+		}
+		switch r.Name {
+		case subject:
+			a = append(a, r.RPS)
+		case peer:
+			b = append(b, r.RPS)
+		}
+	}
+	var out []float64
+	for k := 0; k < len(a) && k < len(b); k++ {
+		out = append(out, ratio(a[k], b[k]))
+	}
+	return out
+}
+
+// median of vs (the mean of the middle two for an even count); 0 for none.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return math.Round((s[m-1]+s[m])/2*1000) / 1000
 }
 
 // markdown renders the tables. A target appears in a phase's table only if
@@ -488,6 +536,7 @@ func comparisonTable(cmp *Comparison, rate float64) string {
 		get  func(Versus) float64
 	}{
 		{"keep-alive req/s", func(v Versus) float64 { return v.KeepaliveRPS }},
+		{"keep-alive req/s, median of the per-round ratios", func(v Versus) float64 { return v.KeepaliveMedian }},
 		{"keep-alive req/s per core", func(v Versus) float64 { return v.KeepalivePerCore }},
 		{fmt.Sprintf("p99 at a fixed %.0f req/s (lower is better)", rate), func(v Versus) float64 { return v.LatencyP99 }},
 		{"full handshakes/s, X25519", func(v Versus) float64 { return v.HandshakeRPS }},
@@ -499,6 +548,16 @@ func comparisonTable(cmp *Comparison, rate float64) string {
 		}
 		b.WriteString(" |\n")
 	}
+	for _, p := range cmp.Peers {
+		if len(p.KeepaliveRounds) > 0 {
+			rs := make([]string, len(p.KeepaliveRounds))
+			for i, v := range p.KeepaliveRounds {
+				rs[i] = fmt.Sprintf("%.2f", v)
+			}
+			fmt.Fprintf(&b, "\nKeep-alive req/s ÷ %s, round by round: %s.", p.Peer, strings.Join(rs, ", "))
+		}
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 

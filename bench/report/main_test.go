@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -41,8 +42,10 @@ func TestCompare(t *testing.T) {
 			peers: []string{"nginx", "nginx-equiv"},
 			want: []Versus{
 				// per core: warden 40000, nginx 62500, nginx-equiv 50000.
-				{Peer: "nginx", KeepaliveRPS: 0.8, KeepalivePerCore: 0.64, LatencyP99: 1.25, HandshakeRPS: 1.5},
-				{Peer: "nginx-equiv", KeepaliveRPS: 0.889, KeepalivePerCore: 0.8, LatencyP99: 2},
+				{Peer: "nginx", KeepaliveRPS: 0.8, KeepalivePerCore: 0.64, LatencyP99: 1.25, HandshakeRPS: 1.5,
+					KeepaliveRounds: []float64{0.8}, KeepaliveMedian: 0.8},
+				{Peer: "nginx-equiv", KeepaliveRPS: 0.889, KeepalivePerCore: 0.8, LatencyP99: 2,
+					KeepaliveRounds: []float64{0.889}, KeepaliveMedian: 0.889},
 			},
 		},
 		{
@@ -53,15 +56,20 @@ func TestCompare(t *testing.T) {
 				Run{Name: "nginx-equiv", Mode: "keepalive", Rate: 2000, P99us: 100, Disturbed: true}),
 			peers: []string{"nginx", "nginx-equiv"},
 			want: []Versus{
-				{Peer: "nginx", KeepaliveRPS: 0.88, KeepalivePerCore: 0.704, LatencyP99: 1.25, HandshakeRPS: 1.5},
-				{Peer: "nginx-equiv", KeepaliveRPS: 0.978, KeepalivePerCore: 0.88, LatencyP99: 2},
+				// Rounds pair runs in order, disturbed ones included:
+				// 40000/50000 and 44000/99000.
+				{Peer: "nginx", KeepaliveRPS: 0.88, KeepalivePerCore: 0.704, LatencyP99: 1.25, HandshakeRPS: 1.5,
+					KeepaliveRounds: []float64{0.8, 0.444}, KeepaliveMedian: 0.622},
+				{Peer: "nginx-equiv", KeepaliveRPS: 0.978, KeepalivePerCore: 0.88, LatencyP99: 2,
+					KeepaliveRounds: []float64{0.889}, KeepaliveMedian: 0.889},
 			},
 		},
 		{
 			name:  "missing peers are skipped, in the order given",
 			runs:  base(),
 			peers: []string{"nginx-equiv", "caddy", "warden"},
-			want:  []Versus{{Peer: "nginx-equiv", KeepaliveRPS: 0.889, KeepalivePerCore: 0.8, LatencyP99: 2}},
+			want: []Versus{{Peer: "nginx-equiv", KeepaliveRPS: 0.889, KeepalivePerCore: 0.8, LatencyP99: 2,
+				KeepaliveRounds: []float64{0.889}, KeepaliveMedian: 0.889}},
 		},
 		{
 			name:  "no peer ran",
@@ -82,7 +90,7 @@ func TestCompare(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cmp := compare(rows, "warden", tt.peers)
+			cmp := compare(rows, tt.runs, "warden", tt.peers)
 			if tt.want == nil {
 				if cmp != nil {
 					t.Fatalf("compare = %+v, want nil", *cmp)
@@ -99,11 +107,34 @@ func TestCompare(t *testing.T) {
 				t.Fatalf("peers = %+v, want %+v", cmp.Peers, tt.want)
 			}
 			for i, w := range tt.want {
-				if cmp.Peers[i] != w {
+				if !reflect.DeepEqual(cmp.Peers[i], w) {
 					t.Errorf("peer %d = %+v, want %+v", i, cmp.Peers[i], w)
 				}
 			}
 		})
+	}
+}
+
+// TestRoundRatios: the k-th keep-alive runs are paired, other phases and
+// targets ignored, a target's extra runs left unpaired; the median is the
+// middle ratio, or the mean of the middle two.
+func TestRoundRatios(t *testing.T) {
+	runs := []Run{
+		ka("warden", 100, 90), ka("nginx", 200, 90), lat("warden", 5), lat("nginx", 1),
+		ka("warden", 150, 90), ka("direct", 1, 1), ka("nginx", 100, 90),
+		ka("warden", 120, 90), ka("nginx", 100, 90), ka("warden", 999, 90),
+	}
+	got := roundRatios(runs, "warden", "nginx")
+	if want := []float64{0.5, 1.5, 1.2}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("roundRatios = %v, want %v", got, want)
+	}
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{0.5, 1.5, 1.2}, 1.2}, {[]float64{1.5, 0.5}, 1}, {[]float64{0.9}, 0.9}} {
+		if m := median(tt.in); m != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, m, tt.want)
+		}
 	}
 }
 
@@ -123,7 +154,7 @@ func TestMarkdownTargetWithoutHandshakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	md := markdown(rows, chosen, compare(rows, "warden", []string{"nginx", "nginx-equiv"}))
+	md := markdown(rows, chosen, compare(rows, base(), "warden", []string{"nginx", "nginx-equiv"}))
 	hsTable := md[strings.Index(md, "Full TLS 1.3 handshakes"):strings.Index(md, "Errors:")]
 	if strings.Contains(hsTable, "| nginx-equiv |") {
 		t.Errorf("handshake table has a row for nginx-equiv:\n%s", hsTable)
@@ -137,7 +168,9 @@ func TestMarkdownTargetWithoutHandshakes(t *testing.T) {
 	for _, want := range []string{
 		"| measure | ÷ nginx | ÷ nginx-equiv |",
 		"| keep-alive req/s | 0.80× | 0.89× |",
+		"| keep-alive req/s, median of the per-round ratios | 0.80× | 0.89× |",
 		"| keep-alive req/s per core | 0.64× | 0.80× |",
+		"Keep-alive req/s ÷ nginx, round by round: 0.80.",
 		"| p99 at a fixed 2000 req/s (lower is better) | 1.25× | 2.00× |",
 		"| full handshakes/s, X25519 | 1.50× | — |",
 	} {
