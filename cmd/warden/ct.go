@@ -17,7 +17,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wardengw/warden/internal/audit"
-	"github.com/wardengw/warden/internal/config"
 	"github.com/wardengw/warden/internal/detect/ct"
 	"github.com/wardengw/warden/internal/pki"
 )
@@ -240,7 +239,7 @@ func ctBuildConfig(cmd *cobra.Command, f *ctFlags) (ct.Config, error) {
 		cfg.KnownKeys = append(cfg.KnownKeys, pin)
 	}
 	for _, c := range append(certFiles, f.certFiles...) {
-		certs, err := config.LoadCerts(c)
+		certs, err := pki.ReadChain(c) // a cert_file, which may hold its key
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c, err))
 			continue

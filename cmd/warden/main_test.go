@@ -112,17 +112,38 @@ func TestPin(t *testing.T) {
 	ca := pkitest.NewRootCA(t, "Pin CA", pkitest.Options{})
 	inter := ca.NewIntermediate(t, "Pin Intermediate", pkitest.Options{})
 	leaf := inter.Issue(t, pkitest.Options{DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	certPath, _ := leaf.WriteFiles(t, dir, "leaf")
+	certPath, keyPath := leaf.WriteFiles(t, dir, "leaf")
 	caPath := ca.WriteCert(t, dir, "ca.pem")
-
-	out, errOut, code := runWarden(t, "pin", certPath)
-	if code != 0 {
-		t.Fatalf("pin file: %d %s", code, errOut)
+	// A cert_file that also holds its key, as many deployments keep them:
+	// the key is skipped, never parsed or printed.
+	certPEM, _ := os.ReadFile(certPath)
+	keyPEM, _ := os.ReadFile(keyPath)
+	combined := filepath.Join(dir, "combined.pem")
+	if err := os.WriteFile(combined, append(append([]byte{}, certPEM...), keyPEM...), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range []*x509.Certificate{leaf.Cert, inter.Cert} {
-		if !strings.Contains(out, "  - "+pki.SPKIPin(c).String()) {
-			t.Errorf("output lacks the pin of %s:\n%s", c.Subject.CommonName, out)
+
+	for _, file := range []string{certPath, combined} {
+		out, errOut, code := runWarden(t, "pin", file)
+		if code != 0 {
+			t.Fatalf("pin %s: %d %s", filepath.Base(file), code, errOut)
 		}
+		for _, c := range []*x509.Certificate{leaf.Cert, inter.Cert} {
+			if !strings.Contains(out, "  - "+pki.SPKIPin(c).String()) {
+				t.Errorf("%s: output lacks the pin of %s:\n%s", filepath.Base(file), c.Subject.CommonName, out)
+			}
+		}
+		if n := strings.Count(out, "sha256/"); n != 2 {
+			t.Errorf("%s: %d pins printed, want 2:\n%s", filepath.Base(file), n, out)
+		}
+	}
+	// Any other block is still refused.
+	odd := filepath.Join(dir, "odd.pem")
+	if err := os.WriteFile(odd, append(append([]byte{}, certPEM...), "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runWarden(t, "pin", odd); code == 0 || !strings.Contains(errOut, "CERTIFICATE REQUEST") {
+		t.Errorf("a file with a CSR block: exit %d, %s", code, errOut)
 	}
 
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{leaf.TLS()}})
@@ -139,7 +160,7 @@ func TestPin(t *testing.T) {
 			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
 		}
 	}()
-	out, errOut, code = runWarden(t, "pin", ln.Addr().String(), "--ca", caPath)
+	out, errOut, code := runWarden(t, "pin", ln.Addr().String(), "--ca", caPath)
 	if code != 0 {
 		t.Fatalf("pin live: %d %s", code, errOut)
 	}

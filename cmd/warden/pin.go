@@ -33,7 +33,7 @@ upstream's "pins" list takes. For a live endpoint the chain is verified first
 			var chain []*x509.Certificate
 			var err error
 			if _, statErr := os.Stat(target); statErr == nil {
-				chain, err = config.LoadCerts(target)
+				chain, err = pki.ReadChain(target) // a cert_file may hold its key: skipped
 			} else {
 				chain, err = fetchChain(cmd.Context(), target, caFile, serverName, insecure, cmd.ErrOrStderr())
 			}

@@ -648,7 +648,7 @@ func (v *validator) ct() {
 		}
 	}
 	for i, f := range c.KnownCertFiles {
-		if _, err := LoadCerts(v.c.PathOf(f)); err != nil {
+		if _, err := pki.ReadChain(v.c.PathOf(f)); err != nil {
 			v.errorf(fmt.Sprintf("ct.known_cert_files[%d]", i), "%v", err)
 		}
 	}

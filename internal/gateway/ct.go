@@ -172,7 +172,7 @@ func ctKnownKeys(c *config.Config) ([]pki.Pin, error) {
 		out = append(out, pki.SPKIPin(certs[0]))
 	}
 	for _, f := range c.CT.KnownCertFiles {
-		certs, err := config.LoadCerts(c.PathOf(f))
+		certs, err := pki.ReadChain(c.PathOf(f)) // a cert_file, which may hold its key
 		if err != nil {
 			return nil, fmt.Errorf("ct known keys: %w", err)
 		}

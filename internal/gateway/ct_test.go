@@ -410,15 +410,19 @@ func TestCTKnowsManagedCertificates(t *testing.T) {
 
 // TestCTCombinedCertAndKeyFile: a server cert_file that also holds its
 // private key (which the TLS loader accepts) does not stop a gateway with
-// a ct block from starting, and its key is among the known keys.
+// a ct block from starting, and its key is among the known keys; so is
+// the key of a ct.known_cert_files entry that holds its key too (a backup
+// certificate kept the same way).
 func TestCTCombinedCertAndKeyFile(t *testing.T) {
 	log := cttest.New(t)
-	var own *pkitest.Leaf
-	e := newEnvWith(t, map[string]any{"ExtraYAML": ctBlock(log.URL(), "api.example.com"),
+	var own, backup *pkitest.Leaf
+	e := newEnvWith(t, map[string]any{"ExtraYAML": ctBlock(log.URL(), "api.example.com") + "\n  known_cert_files: [backup.pem]",
 		"ServerCerts": "    - cert_file: combined.pem\n      key_file: combined.pem"}, func(e *env) {
 		own = e.ca.Issue(t, pkitest.Options{DNSNames: []string{"localhost", "api.example.com"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+		backup = e.ca.Issue(t, pkitest.Options{DNSNames: []string{"api.example.com"}})
 		files := map[string][]byte{"combined.pem": append(own.KeyPEM(t), own.CertPEM()...),
-			"ctlog.pem": log.PublicKeyPEM(), "ctlog-ca.pem": log.CertificatePEM()}
+			"backup.pem": append(backup.CertPEM(), backup.KeyPEM(t)...),
+			"ctlog.pem":  log.PublicKeyPEM(), "ctlog-ca.pem": log.CertificatePEM()}
 		for name, data := range files {
 			if err := os.WriteFile(filepath.Join(e.dir, name), data, 0o600); err != nil {
 				t.Fatal(err)
@@ -428,6 +432,9 @@ func TestCTCombinedCertAndKeyFile(t *testing.T) {
 	want := pki.SPKIPin(own.Cert)
 	if !slices.Contains(e.ctRunning().plan.cfg.KnownKeys, want) {
 		t.Errorf("known keys %v lack the cert_file's %v", e.ctRunning().plan.cfg.KnownKeys, want)
+	}
+	if b := pki.SPKIPin(backup.Cert); !slices.Contains(e.ctRunning().plan.cfg.KnownKeys, b) {
+		t.Errorf("known keys %v lack known_cert_files' %v", e.ctRunning().plan.cfg.KnownKeys, b)
 	}
 	e.ctPoll()
 	log.AddCert(own.Cert, e.ca.Cert)
