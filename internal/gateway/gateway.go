@@ -54,7 +54,9 @@ type Options struct {
 	// before the lean server (internal/h1server) took them over; and
 	// ReverseProxyOnly sends every request through httputil.ReverseProxy
 	// instead of the lean forward path. Not config settings: for
-	// benchmarks and tests that compare the paths in one run.
+	// benchmarks and tests that compare the paths in one run (with
+	// NetHTTPServer, the requests the HTTP server refuses itself get
+	// net/http's plain-text answers, not the deny path).
 	NetHTTPServer, ReverseProxyOnly bool
 }
 

@@ -157,7 +157,8 @@ func readFields(t testing.TB, br *bufio.Reader) string {
 
 // TestHTTP1ServerErrorsCarryHSTS: a request the server itself refuses
 // (here a malformed request line, which the framing guard lets through)
-// is answered with HSTS on the lean path.
+// is answered with HSTS, through the deny path, on the lean path
+// (TestLeanServerRefusalsThroughDenyPath checks the rest of it).
 func TestHTTP1ServerErrorsCarryHSTS(t *testing.T) {
 	e := newEnv(t, nil)
 	out := e.rawRequest(t, "GET /public/x HTTP/1.1 extra\r\nHost: localhost\r\n\r\n")
@@ -167,6 +168,9 @@ func TestHTTP1ServerErrorsCarryHSTS(t *testing.T) {
 	}
 	if res.StatusCode != 400 || res.Header.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("status %d, header %v", res.StatusCode, res.Header)
+	}
+	if p := readProblem(t, res); p.Reason != "malformed_request" {
+		t.Fatalf("reason %s", p.Reason)
 	}
 	if e.hits.Load() != 0 {
 		t.Fatal("the upstream saw the request")

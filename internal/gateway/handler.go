@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardengw/warden/internal/h1server"
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/telemetry"
 )
 
 // statusWriter records the response status for metrics, and puts the
@@ -85,45 +87,57 @@ func cleanPath(p string) bool {
 	return c == p
 }
 
+// exchange is the gateway's state of one request: its Exchange, status
+// writer and request ID field, in one allocation.
+type exchange struct {
+	x  policy.Exchange
+	sw statusWriter
+	id [1]string
+}
+
+// begin starts a request as the gateway answers every one, a refusal
+// before any route included: HSTS and a fresh request ID on w, the
+// request's Exchange (attached to the request it returns), and the status
+// writer over w through which the answer must go. It must come first,
+// before the request or its context reaches any other goroutine: the lean
+// server's context holds the Exchange itself.
+func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, rt *snapshot, start time.Time) (*exchange, *http.Request) {
+	h := w.Header()
+	h["Strict-Transport-Security"] = rt.hstsHeader
+	st := &exchange{x: policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, Env: g.env}}
+	ci := connInfoOf(r)
+	st.x.ConnStart, st.x.Peer, st.x.PeerIP = ci.start, ci.peer, ci.peerIP
+	st.id[0] = st.x.ID
+	h["X-Request-Id"] = st.id[:] // capacity 1: an append copies
+	st.sw.hsts, st.sw.id = rt.hstsHeader, st.id[:]
+	st.sw.ResponseWriter = w
+	return st, policy.AttachExchange(r, &st.x)
+}
+
+// count records the request in the request metric rm: its status (200
+// if none was written) and its duration.
+func (st *exchange) count(rm *telemetry.RouteMetrics) {
+	status := st.sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	rm.Request(status, time.Since(st.x.Start).Seconds())
+}
+
 // ServeHTTP is the HTTPS entry point: HSTS, request ID, framing check,
 // identity headers stripped, the internal CA's publication, path check,
 // routing, the legacy/modern choice, the body limit, then the route's
 // policies (inside the brute-force guard) and upstream.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := g.rt.Load()
-	start := time.Now()
-	h := w.Header()
-	h["Strict-Transport-Security"] = rt.hstsHeader
-	// The request's Exchange, status writer and request ID field in one
-	// allocation.
-	st := &struct {
-		x  policy.Exchange
-		sw statusWriter
-		id [1]string
-	}{x: policy.Exchange{ID: newRequestID(), Start: start, Remote: r.RemoteAddr, Env: g.env}}
-	ci := connInfoOf(r)
-	st.x.ConnStart, st.x.Peer, st.x.PeerIP = ci.start, ci.peer, ci.peerIP
+	st, r := g.begin(w, r, rt, time.Now())
 	x, sw := &st.x, &st.sw
-	st.id[0] = x.ID
-	h["X-Request-Id"] = st.id[:] // capacity 1: an append copies
-	sw.hsts, sw.id = rt.hstsHeader, st.id[:]
-	// First thing, before the request or its context reaches any other
-	// goroutine: the lean server's context holds the Exchange itself.
-	r = policy.AttachExchange(r, x)
-	sw.ResponseWriter = w
 	rm := rt.noRoute // the matched route's cached metric children once routed
-	defer func() {
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		rm.Request(status, time.Since(start).Seconds())
-	}()
+	defer func() { st.count(rm) }()
 
 	if reason, ok := framingViolation(r); ok {
 		if reason == "header_too_large" {
-			policy.Deny(sw, r, policy.Problem{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "headers_too_large",
-				Detail: "the request headers exceed the limit", Close: true})
+			policy.Deny(sw, r, policy.HeadersTooLarge())
 			return
 		}
 		policy.Deny(sw, r, policy.AmbiguousFraming(reason))
@@ -179,6 +193,26 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ro.handler.ServeHTTP(sw, r)
+}
+
+// refuse is the lean HTTP/1.x server's Refuse hook: a request it refuses
+// itself, before ServeHTTP could see it (malformed, an unsupported
+// version, Expect or transfer coding, oversized headers), gets what every
+// refusal of the gateway gets: HSTS, a request ID, the problem+json
+// answer, the audit event with the client's address, warden_denies_total
+// and the request metric, under the labels of a request no route matched
+// (the request is not routed). The connection is closed after it.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, why h1server.Refusal) {
+	rt := g.rt.Load()
+	st, r := g.begin(w, r, rt, time.Now())
+	defer st.count(rt.noRoute)
+	p := policy.Problem{Status: why.Status, Reason: why.Reason, Detail: why.Detail, Close: true}
+	if why.Reason == h1server.ReasonHeadersTooLarge {
+		// The backstop behind the framing guard's limit: recorded as the
+		// guard's refusal is.
+		p = policy.HeadersTooLarge()
+	}
+	policy.Deny(&st.sw, r, p)
 }
 
 // preflight applies the body limit; false means the request was refused.

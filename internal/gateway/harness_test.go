@@ -35,6 +35,7 @@ type env struct {
 	upstreamCert *pkitest.Leaf
 	hits         atomic.Int64 // requests the upstream received
 	sink         *audit.MemorySink
+	auditFile    string // the audit events as JSON lines, written before sink gets them
 	g            *Gateway
 	cfgPath      string
 	vars         map[string]any
@@ -265,7 +266,13 @@ func newEnvWith(t testing.TB, vars map[string]any, prepare func(e *env)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	o := Options{Audit: audit.New(e.sink), Log: log, Now: e.now, CTTicks: e.ctTicks}
+	e.auditFile = filepath.Join(e.dir, "audit.jsonl")
+	af, err := os.Create(e.auditFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { af.Close() })
+	o := Options{Audit: audit.New(audit.NewJSONSink(af), e.sink), Log: log, Now: e.now, CTTicks: e.ctTicks}
 	o.NetHTTPServer, _ = vars["NetHTTPServer"].(bool)
 	o.ReverseProxyOnly, _ = vars["ReverseProxyOnly"].(bool)
 	e.g, err = New(c, warns, o)

@@ -68,8 +68,11 @@ func (g *Gateway) newH1Server(h config.HTTPSListener) *h1server.Server {
 		MaxHeaderBytes: int(h.MaxHeaderBytes) + 4096,
 		BaseContext:    context.WithValue(context.Background(), http.ServerContextKey, g.https),
 		ConnContext:    g.connContext,
-		// The server's own refusals (a malformed request line) carry HSTS
-		// too.
+		// The server's own refusals (a malformed request line or Host, an
+		// unsupported version, Expect or transfer coding, oversized
+		// headers) go through the deny path.
+		Refuse: g.refuse,
+		// Its plain-text answer, only if refuse panicked: HSTS still.
 		ErrorHeader: func() http.Header {
 			return http.Header{"Strict-Transport-Security": g.rt.Load().hstsHeader}
 		},

@@ -45,6 +45,7 @@ type response struct {
 	closeAfter    bool
 	isHEAD        bool
 	fullDuplex    bool
+	refusal       bool // the answer of Server.Refuse: always Connection: close
 
 	wants10KeepAlive bool
 	// What WriteHeader saw of the fields decided when the block is sent.
@@ -325,9 +326,9 @@ func (w *response) commit() {
 	if w.chunking {
 		dropCL = true
 	}
-	if w.closeAfter && (!keepAlives || !hasToken([]string{w.connection}, "close")) && !isProtocolSwitch(w.status, w.header) {
+	if w.refusal || w.closeAfter && (!keepAlives || !hasToken([]string{w.connection}, "close")) && !isProtocolSwitch(w.status, w.header) {
 		dropConnection = true
-		if req.ProtoAtLeast(1, 1) {
+		if req.ProtoAtLeast(1, 1) || w.refusal {
 			setConnection = "close"
 		}
 	}
@@ -429,6 +430,9 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c := w.c
 	if c.hijacked {
 		return nil, nil, http.ErrHijacked
+	}
+	if w.refusal {
+		return nil, nil, errors.New("h1server: Hijack of a refused request")
 	}
 	if w.committed {
 		return nil, nil, errors.New("h1server: Hijack after the response started")

@@ -17,8 +17,13 @@
 // cancelled when the handler returns, the connection closes or the client
 // goes away; panics recovered (http.ErrAbortHandler silently); Hijack;
 // graceful shutdown finishing in-flight requests and closing idle
-// connections. HTTP/2 is not its business: the gateway hands h2
-// connections to net/http.
+// connections (new ones that have sent nothing yet included). HTTP/2 is
+// not its business: the gateway hands h2 connections to net/http.
+//
+// The requests it refuses itself, before any handler runs (unparsable,
+// failing net/http's checks, an unsupported version, Expect or transfer
+// coding, oversized headers), get net/http's plain-text answer, or go to
+// Server.Refuse, which the gateway answers through its deny path.
 package h1server
 
 import (
@@ -26,12 +31,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,9 +79,41 @@ type Server struct {
 	BaseContext context.Context
 	// ConnContext, if set, derives each connection's context.
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
-	// ErrorHeader, if set, returns fields added to the server's own error
-	// responses (malformed requests), for example Strict-Transport-Security.
+	// ErrorHeader, if set, returns fields added to the server's own
+	// plain-text error responses (to the requests it refuses itself when
+	// Refuse is nil, or when Refuse panics before answering), for example
+	// Strict-Transport-Security.
 	ErrorHeader func() http.Header
+	// Refuse, if set, answers the requests the server refuses itself,
+	// before the Handler could see them, instead of net/http's plain-text
+	// answer: a request line or header block http.ReadRequest refuses
+	// (400), one that fails net/http's server-side checks (Host, field
+	// names and values: 400), a header block over MaxHeaderBytes (431),
+	// a Transfer-Encoding other than chunked (501), an Expect other than
+	// 100-continue (417), a version other than HTTP/1.x (505); why says
+	// which, with a stable reason code. A read error that is only the
+	// client going away (EOF, reset, timeout) is not answered at all.
+	//
+	// r holds what is known. Always: RemoteAddr, TLS and the context (the
+	// conn's, as a handler's request has it; it may hold a value, see
+	// policy.AttachExchange), and Body is http.NoBody (a body is never
+	// read). When the request line and header block parsed (the Host,
+	// field, Expect and version cases), also Method, URL, Proto, Header,
+	// Host and the rest, as a handler would see them. Otherwise Method,
+	// Proto and Host are empty, URL is an empty URL (not nil), Header is
+	// empty and ProtoMajor.ProtoMinor is 1.1, the version of the answer.
+	//
+	// Whatever Refuse writes, the connection ends after it: the answer
+	// carries Connection: close (the server sets it), a write deadline of
+	// 5 s bounds it, it has no body after a HEAD request's header block
+	// (as Handler's answers) and Hijack is refused; if Refuse writes
+	// nothing at all, the answer is why.Status without a body (a Write
+	// without WriteHeader is a 200, as for any ResponseWriter). A panic
+	// in Refuse is recovered and logged as a handler's; the client then
+	// gets the plain-text answer if nothing was written yet (no answer at
+	// all after a panic with http.ErrAbortHandler). Refuse runs on the
+	// conn's goroutine.
+	Refuse func(w http.ResponseWriter, r *http.Request, why Refusal)
 	// WatchDelay: see DefaultWatchDelay.
 	WatchDelay time.Duration
 	// Log receives handler panics; nil means slog.Default().
@@ -146,7 +181,10 @@ func (s *Server) untrack(c *conn) {
 	}
 }
 
-// Conn states, for Shutdown: only an idle conn may be closed by it.
+// Conn states, for Shutdown: only an idle conn may be closed by it. A
+// conn is idle while it waits for the first byte of a request, on a new
+// conn as on a kept-alive one (see serve); active from that byte to the
+// end of the response.
 const (
 	stateActive int32 = iota
 	stateIdle
@@ -162,17 +200,23 @@ func (s *Server) setIdle(c *conn) bool {
 	return !s.shutdown.Load()
 }
 
-// setActive marks c as serving a request it has started to read; false
-// if Shutdown closed it meanwhile.
+// setActive marks c as serving a request whose first byte it has read;
+// false if Shutdown closed it meanwhile.
 func (s *Server) setActive(c *conn) bool {
 	return c.state.CompareAndSwap(stateIdle, stateActive)
 }
 
-// Shutdown stops serving new requests: idle connections are closed at
-// once, active ones after their response, which then carries
-// Connection: close. It returns when all connections are closed, or
-// ctx's error when ctx ends first (connections still open are then left
-// to Close).
+// Shutdown stops serving new requests: connections that wait for a
+// request (kept alive between two, or new and not sent a byte yet) are
+// closed at once, active ones after their response, which then carries
+// Connection: close. A request whose first byte has arrived is served to
+// its end (its header block within ReadHeaderTimeout, as always). Unlike
+// net/http, which gives a new connection 5 s to send its first byte, a
+// new connection is not waited for: Shutdown follows the listener's
+// close, so a client that connected just before it races with it as a
+// kept-alive one's next request does. It returns when all connections
+// are closed, or ctx's error when ctx ends first (connections still open
+// are then left to Close).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown.Store(true)
@@ -331,12 +375,21 @@ func (c *conn) serve() {
 		c.release()
 	}()
 	for first := true; ; first = false {
-		if !first && c.br.Buffered() == 0 {
-			// Kept alive: wait for the next request within the idle timeout.
+		var start time.Time
+		if c.br.Buffered() == 0 {
+			// Wait for the next request's first byte as an idle conn, which
+			// Shutdown closes: on a new conn within the header timeout
+			// (which the request's header block must then fit in, as with
+			// net/http), on a kept-alive one within the idle timeout.
 			if !c.s.setIdle(c) {
 				return
 			}
-			if d := c.s.idleTimeout(); d > 0 {
+			if first {
+				start = time.Now()
+				if d := c.s.readHeaderTimeout(); d > 0 {
+					c.setReadDeadline(start.Add(d))
+				}
+			} else if d := c.s.idleTimeout(); d > 0 {
 				c.extendReadDeadline(time.Now(), d)
 			} else {
 				c.setReadDeadline(time.Time{})
@@ -346,24 +399,31 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		if !c.serveOne() {
+		if !c.serveOne(start) {
 			return
 		}
 	}
 }
 
 // serveOne reads and answers one request; false means the conn is done.
-func (c *conn) serveOne() bool {
+// start, if not zero, is when the wait for the request began, and its
+// read deadlines are already set from it (a new conn's first request).
+func (c *conn) serveOne(start time.Time) bool {
 	s := c.s
 	now := time.Now()
+	deadlineSet := c.lastPOST
+	if start.IsZero() {
+		start = now
+	} else {
+		deadlineSet = true
+	}
 	var hdrDeadline, wholeDeadline time.Time
 	if d := s.readHeaderTimeout(); d > 0 {
-		hdrDeadline = now.Add(d)
+		hdrDeadline = start.Add(d)
 	}
 	if d := s.ReadTimeout; d > 0 {
-		wholeDeadline = now.Add(d)
+		wholeDeadline = start.Add(d)
 	}
-	deadlineSet := c.lastPOST
 	if c.lastPOST {
 		// RFC 7230 section 3.5 tolerance, as net/http (and the framing
 		// guard, which must stay in step) apply it.
@@ -381,30 +441,39 @@ func (c *conn) serveOne() bool {
 	if c.ctx.Done() != nil { // a cancellable conn context (not the gateway's): pass its end on
 		defer context.AfterFunc(c.ctx, func() { ctx.cancel(c.ctx.Err()) })()
 	}
-	c.cr.limit = s.maxHeaderBytes()
+	// The header budget counts what is buffered already (read while the
+	// conn waited for the request, or with the one before): it is all
+	// this request's or later ones'. At least 1: 0 means exhausted and -1
+	// none (the buffer is smaller than any budget, but that is not this
+	// line's to assume).
+	c.cr.limit = max(s.maxHeaderBytes()-int64(c.br.Buffered()), 1)
 	req, parsed, err := c.readRequest(ctx, hdrDeadline, deadlineSet)
 	tooLarge := c.cr.limit == 0
 	c.cr.limit = -1
 	if err != nil {
 		switch {
 		case tooLarge:
-			c.writeError(http.StatusRequestHeaderFieldsTooLarge, "")
 			c.linger = true
+			c.refuse(w, nil, Refusal{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: ReasonHeadersTooLarge,
+				Detail: "the request headers exceed the limit"}, "")
 		case isCommonNetReadError(err):
 		case strings.Contains(err.Error(), "unsupported transfer encoding"):
-			c.writeError(http.StatusNotImplemented, "Unsupported transfer encoding")
+			c.refuse(w, nil, Refusal{Status: http.StatusNotImplemented, Reason: ReasonUnsupportedTransferEncoding,
+				Detail: "unsupported transfer encoding"}, "Unsupported transfer encoding")
 		default:
-			c.writeError(http.StatusBadRequest, "")
+			c.refuse(w, nil, Refusal{Status: http.StatusBadRequest, Reason: ReasonMalformedRequest,
+				Detail: readErrorDetail(err)}, "")
 		}
 		return false
 	}
 	c.lastPOST = req.Method == http.MethodPost
 	if msg := checkRequest(req, parsed); msg != "" {
-		c.writeError(http.StatusBadRequest, msg)
+		c.refuse(w, req, Refusal{Status: http.StatusBadRequest, Reason: ReasonMalformedRequest, Detail: msg}, msg)
 		return false
 	}
 	if req.ProtoMajor != 1 {
-		c.writeError(http.StatusHTTPVersionNotSupported, "unsupported protocol version")
+		c.refuse(w, req, Refusal{Status: http.StatusHTTPVersionNotSupported, Reason: ReasonHTTPVersionNotSupported,
+			Detail: "unsupported protocol version"}, "unsupported protocol version")
 		return false
 	}
 	req.RemoteAddr = c.remote
@@ -417,7 +486,8 @@ func (c *conn) serveOne() bool {
 	wantsContinue := hasToken([]string{expect}, "100-continue")
 	continueAsked := wantsContinue && req.ProtoAtLeast(1, 1) && req.ContentLength != 0
 	if expect != "" && !wantsContinue {
-		c.writeError(http.StatusExpectationFailed, "")
+		c.refuse(w, req, Refusal{Status: http.StatusExpectationFailed, Reason: ReasonExpectationFailed,
+			Detail: "the only expectation supported is 100-continue"}, "")
 		return false
 	}
 	if hasBody {
@@ -469,11 +539,7 @@ func (c *conn) serveOne() bool {
 func (c *conn) runHandler(w *response) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				buf := make([]byte, 16<<10)
-				buf = buf[:runtime.Stack(buf, false)]
-				c.s.log().Error("http: panic serving", "remote", c.remote, "panic", fmt.Sprint(v), "stack", string(buf))
-			}
+			c.logPanic(v)
 			ok = false
 		}
 	}()
@@ -497,14 +563,15 @@ func (c *conn) close() {
 }
 
 // writeError answers a request the server refuses itself, as net/http
-// does, plus ErrorHeader's fields, and ends the conn.
+// does, plus ErrorHeader's fields, and ends the conn: the answer when
+// Refuse is nil (see refuse).
 func (c *conn) writeError(code int, detail string) {
 	text := strconv.Itoa(code) + " " + http.StatusText(code)
 	if detail != "" {
 		text += ": " + detail
 	}
 	bw := c.bw
-	c.setWriteDeadline(time.Now().Add(5 * time.Second))
+	c.setWriteDeadline(time.Now().Add(refusalWriteTimeout))
 	bw.WriteString("HTTP/1.1 " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n")
 	if c.s.ErrorHeader != nil {
 		writeFields(bw, c.s.ErrorHeader(), nil)

@@ -2,10 +2,12 @@ package h1server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -491,9 +493,12 @@ func TestHijack(t *testing.T) {
 	}
 }
 
-// memConn is a conn whose input is fixed and whose output is discarded.
+// memConn is a conn whose input is fixed and whose output is discarded,
+// or kept in out if set.
 type memConn struct {
-	r io.Reader
+	r   io.Reader
+	mu  sync.Mutex
+	out *bytes.Buffer
 }
 
 func (c *memConn) Read(p []byte) (int, error) {
@@ -502,7 +507,23 @@ func (c *memConn) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
-func (c *memConn) Write(p []byte) (int, error)      { return len(p), nil }
+
+func (c *memConn) Write(p []byte) (int, error) {
+	if c.out != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.out.Write(p)
+	}
+	return len(p), nil
+}
+
+// written is how many bytes were written so far.
+func (c *memConn) written() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.Len()
+}
+
 func (c *memConn) Close() error                     { return nil }
 func (c *memConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 443} }
 func (c *memConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555} }
@@ -511,7 +532,11 @@ func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
 
 // FuzzServeConn feeds arbitrary bytes to a conn: the server must answer
-// or close, never hang or crash, whatever the request framing.
+// or close, never hang or crash, whatever the request framing; with the
+// plain-text refusals (no Refuse hook) and with a Refuse hook, whose
+// refusal must be the conn's last answer, well-formed, with the status
+// and reason the server gave, Connection: close and no body after a HEAD,
+// and the plain-text answer when the hook panics (method PANIC).
 func FuzzServeConn(f *testing.F) {
 	for _, seed := range []string{
 		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -522,26 +547,111 @@ func FuzzServeConn(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
 		"GET http://x/ HTTP/1.1\r\n\r\n",
 		"\r\n\r\nGET",
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+		"HEAD / HTTP/1.1\r\nHost: a b\r\n\r\n",
+		"PANIC / HTTP/1.1\r\nHost: a b\r\n\r\n",
+		"POST / HTTP/2.0\r\nHost: a\r\nContent-Length: 1\r\n\r\na",
+		"GET / HTTP/1.0\r\nHost: a\r\nExpect: x\r\n\r\n",
+		"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\nExpect: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX : y\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00\r\n\r\n",
+		"GET / HTTP/1.1\nHost: a\n X: y\n\n",
 	} {
 		f.Add([]byte(seed))
 	}
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		if r.URL.Path == "/stream" {
 			w.(http.Flusher).Flush()
 		}
 		fmt.Fprintf(w, "%d", n)
-	})}
-	f.Fuzz(func(t *testing.T, in []byte) {
+	})
+	plain := &Server{Handler: handler}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	serve := func(t *testing.T, s *Server, c *memConn) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = s.ServeConn(&memConn{r: strings.NewReader(string(in))})
+			_ = s.ServeConn(c)
 		}()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			t.Fatalf("ServeConn did not return for %q", in)
+			t.Fatalf("ServeConn did not return")
+		}
+	}
+	statusOf := map[string]int{ReasonMalformedRequest: 400, ReasonHeadersTooLarge: 431,
+		ReasonUnsupportedTransferEncoding: 501, ReasonExpectationFailed: 417, ReasonHTTPVersionNotSupported: 505}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		serve(t, plain, &memConn{r: strings.NewReader(string(in))})
+
+		c := &memConn{r: strings.NewReader(string(in)), out: new(bytes.Buffer)}
+		type call struct {
+			mark   int
+			why    Refusal
+			method string
+			bad    string // what was wrong with the request Refuse got
+		}
+		var calls []call
+		s := &Server{Handler: handler, Log: quiet, Refuse: func(w http.ResponseWriter, r *http.Request, why Refusal) {
+			k := call{mark: c.written(), why: why, method: r.Method}
+			switch {
+			case r.URL == nil || r.Header == nil || r.Body != http.NoBody:
+				k.bad = "URL, Header or Body"
+			case r.RemoteAddr == "" || r.Context().Value(http.LocalAddrContextKey) == nil || r.Context().Err() != nil:
+				k.bad = "conn facts"
+			case statusOf[why.Reason] != why.Status || why.Detail == "":
+				k.bad = "refusal"
+			}
+			calls = append(calls, k)
+			if r.Method == "PANIC" {
+				panic("refuse bug")
+			}
+			b := []byte(`{"reason":"` + why.Reason + `"}`)
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.WriteHeader(why.Status)
+			if r.Method != http.MethodHead {
+				_, _ = w.Write(b)
+			}
+		}}
+		serve(t, s, c)
+		if len(calls) == 0 {
+			return
+		}
+		k := calls[0]
+		if len(calls) > 1 || k.bad != "" {
+			t.Fatalf("Refuse called %d times, first with a bad %s: %+v", len(calls), k.bad, k.why)
+		}
+		out := c.out.Bytes()[k.mark:]
+		method := k.method
+		if method != http.MethodHead {
+			method = http.MethodGet
+		}
+		br := bufio.NewReader(bytes.NewReader(out))
+		res, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("refusal %+v: %v: %q", k.why, err, out)
+		}
+		body, err := io.ReadAll(res.Body)
+		if err != nil || res.StatusCode != k.why.Status || !res.Close || !bytes.Contains(out, []byte("\r\nConnection: close\r\n")) {
+			t.Fatalf("refusal %+v answered %q (%v)", k.why, out, err)
+		}
+		want := `{"reason":"` + k.why.Reason + `"}`
+		switch {
+		case k.method == "PANIC":
+			want = strconv.Itoa(k.why.Status) + " " + http.StatusText(k.why.Status)
+			if !strings.HasPrefix(string(body), want) {
+				t.Fatalf("after a panic: %q", out)
+			}
+		case method == http.MethodHead:
+			if len(body) != 0 {
+				t.Fatalf("HEAD refusal with a body: %q", out)
+			}
+		case string(body) != want:
+			t.Fatalf("refusal body %q, want %q", body, want)
+		}
+		if rest, _ := io.ReadAll(br); len(rest) != 0 {
+			t.Fatalf("bytes after the refusal: %q", out)
 		}
 	})
 }

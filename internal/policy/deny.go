@@ -36,6 +36,14 @@ func AmbiguousFraming(reason string) Problem {
 		Fields: map[string]any{"framing": reason}, Close: true}
 }
 
+// HeadersTooLarge is the problem of a request whose request line and
+// header block exceed the limit (the framing guard's, or the HTTP/1.x
+// server's backstop behind it).
+func HeadersTooLarge() Problem {
+	return Problem{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "headers_too_large",
+		Detail: "the request headers exceed the limit", Close: true}
+}
+
 // ProblemType returns the RFC 9457 "type" URI for a reason code.
 func ProblemType(reason string) string { return "urn:warden:problem:" + reason }
 
