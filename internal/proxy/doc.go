@@ -23,8 +23,32 @@
 //   - Every failure is answered through policy.Deny with a stable reason
 //     (upstream_pin_mismatch, upstream_tls_verify_failed,
 //     upstream_tls_handshake_failed, upstream_timeout,
+//     upstream_protocol_error, upstream_connection_closed,
 //     upstream_unavailable), an audit event and the
 //     warden_upstream_errors_total metric.
+//   - The upstream's response is untrusted input. One whose status line
+//     or header section cannot be parsed or violates HTTP framing is
+//     refused whole, never passed on in part: a *ProtocolError, 502
+//     upstream_protocol_error, with the parser's error as the audit
+//     event's cause. A body that breaks framing is cut off.
+//
+// Failures are typed where they are detected, so that both forward paths
+// classify alike (Envoy's response flags UF, UC and UPE): no connection
+// (refused, unreachable, dropped in the handshake) is upstream_unavailable;
+// an established connection the upstream closed or reset before its
+// response was complete is upstream_connection_closed (the request may
+// have reached it); an invalid response is upstream_protocol_error. The
+// lean transport knows which error its connection returned (pconn.failure):
+// http.ReadResponse and the body readers pass the reader's errors on as
+// they are, so any other error of theirs is their verdict on the bytes.
+// net/http's transport (stdTransport) is told apart by a client trace:
+// after GotConn the connection was established, after
+// GotFirstResponseByte an error that is not the connection's is the
+// parser's. A failure after the status line went out can only cut the
+// response off; it gets the same reason's audit event and count, with
+// "phase": "body" (bodyFailed). A pooled connection the upstream closed
+// while idle is resent on a new one only when that is safe (replayable):
+// a request whose bytes may have reached the upstream is never resent.
 //
 // Each upstream keeps verified connections alive, so a handshake (and its
 // verification) is paid once per connection, not once per request. The hop

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -181,7 +180,7 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 				continue
 			}
 			if !httpguts.ValidHeaderFieldValue(fwd[i]) {
-				return errors.New("proxy: invalid forwarding header value")
+				return errBadForwarding
 			}
 			writeField(bw, name, fwd[i])
 		}
@@ -257,6 +256,7 @@ func (u *Upstream) serveLean(w http.ResponseWriter, r *http.Request, lr *leanReq
 	w.WriteHeader(res.StatusCode)
 	if res.Body != http.NoBody {
 		if err := copyBody(w, res.Body, streaming(res, &lr.sink)); err != nil {
+			u.bodyFailed(r, res.StatusCode, err)
 			// As ReverseProxy: a response cut short must not look complete.
 			if r.Context().Value(http.ServerContextKey) != nil {
 				panic(http.ErrAbortHandler)

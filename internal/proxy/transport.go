@@ -69,12 +69,19 @@ const (
 	max1xxResponses = 5
 )
 
+// Errors of the lean transport: what it finds wrong with a response
+// (returned in a *ProtocolError), a read on a closed body, and the
+// requests its writers refuse.
 var (
 	errUnexpectedSwitch = errors.New("upstream switched protocols without an upgrade request")
 	errTooMany1xx       = errors.New("upstream sent too many 1xx responses")
 	errBadStatus        = errors.New("upstream sent a status code outside 100-599")
 	errHeaderTooLarge   = fmt.Errorf("upstream response headers exceed %d bytes", maxResponseHeaderBytes)
 	errBodyClosed       = errors.New("http: read on closed response body")
+	// The writers refuse these requests before anything reaches the
+	// upstream: the request's fault, not a failing connection.
+	errURIControl    = errors.New("net/http: can't write control character in Request.URL")
+	errBadForwarding = errors.New("proxy: invalid forwarding header value")
 )
 
 // probeConn is the TCP conn under a pooled conn's *tls.Conn. While
@@ -208,7 +215,7 @@ func (t *h1Transport) exchange(req *http.Request, out outbound, close bool) (*ht
 			return nil, ctx.Err()
 		}
 		var nr noResponseError
-		if attempt == 0 && pc.reused && errors.As(err, &nr) && !isTimeout(err) && replayable(req) {
+		if attempt == 0 && pc.reused && errors.As(err, &nr) && !isTimeout(err) && !upstreamSent(err) && replayable(req) {
 			// The upstream closed a pooled connection before answering:
 			// retry once on a new connection, as net/http does, and only
 			// when resending cannot repeat a side effect.
@@ -251,11 +258,22 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-// noResponseError is a failure before the upstream sent a response byte.
+// noResponseError is a failure of an established connection before the
+// upstream sent a response byte: writing the request, or waiting for the
+// answer. Its error is the connection's (the upstream closed or reset
+// it, or a timeout), or a *ProtocolError for bytes the TLS layer refused.
 type noResponseError struct{ err error }
 
 func (e noResponseError) Error() string { return e.err.Error() }
 func (e noResponseError) Unwrap() error { return e.err }
+
+// upstreamSent reports whether the upstream sent something, if only a
+// record the TLS layer refused: an exchange that failed so is not
+// resent.
+func upstreamSent(err error) bool {
+	_, ok := errors.AsType[*ProtocolError](err)
+	return ok
+}
 
 // getConn returns a usable idle conn, or a new one when there is none or
 // fresh is set.
@@ -308,7 +326,13 @@ func (t *h1Transport) dial(ctx context.Context) (*pconn, error) {
 		}
 		pc.conn = tc
 	}
-	if sc, ok := raw.(syscall.Conn); ok {
+	pc.init()
+	return pc, nil
+}
+
+// init readies pc, whose raw and conn are set, for exchanges.
+func (pc *pconn) init() {
+	if sc, ok := pc.raw.(syscall.Conn); ok {
 		pc.rc, _ = sc.SyscallConn()
 	}
 	pc.br = bufio.NewReaderSize(pc, 4<<10)
@@ -316,7 +340,6 @@ func (t *h1Transport) dial(ctx context.Context) (*pconn, error) {
 	pc.readLimit = math.MaxInt64
 	pc.abortFn = pc.abort
 	pc.peekFn = pc.peek
-	return pc, nil
 }
 
 // handshakeTimeoutError is the TLS handshake timing out: a timeout, so a
@@ -384,6 +407,10 @@ type pconn struct {
 	br        *bufio.Reader // reads through pconn.Read
 	bw        *bufio.Writer
 	readLimit int64
+	// readErr is the last error reading the conn returned, since the
+	// exchange started: the parsers' errors that are this one are the
+	// connection's failure, not theirs (failure).
+	readErr error
 	// clearRead: the header timeout's read deadline is still set and
 	// must be cleared before the next read from the conn (the body's).
 	clearRead bool
@@ -419,7 +446,21 @@ func (pc *pconn) Read(p []byte) (int, error) {
 	}
 	n, err := pc.conn.Read(p)
 	pc.readLimit -= int64(n)
+	if err != nil && !pc.probe.probing {
+		pc.readErr = err
+	}
 	return n, err
+}
+
+// failure types err, from reading a response on pc (through br, the
+// parsers or the body readers), as the upstream's: the connection's own
+// failure when it is the error reading the conn returned (or the
+// io.ErrUnexpectedEOF a parser makes of its io.EOF), else a parser's
+// verdict on what the upstream sent (readFailure). net/http's parsers pass
+// the reader's errors on as they are.
+func (pc *pconn) failure(err error) error {
+	ioErr := err == pc.readErr || err == io.ErrUnexpectedEOF && pc.readErr == io.EOF
+	return readFailure(err, ioErr)
 }
 
 // boundExchange bounds the conn's reads and writes by now+d (at most
@@ -498,11 +539,15 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 		pc.clearRead = false
 	}
 	if err := out.writeTo(pc.bw); err != nil {
+		if err == errURIControl || err == errBadForwarding {
+			return fail(err)
+		}
 		return fail(noResponseError{err})
 	}
 	pc.readLimit = maxResponseHeaderBytes
+	pc.readErr = nil
 	if _, err := pc.br.Peek(1); err != nil {
-		return fail(noResponseError{err})
+		return fail(noResponseError{pc.failure(err)})
 	}
 	var trace *httptrace.ClientTrace
 	var res *http.Response
@@ -514,16 +559,16 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 			return fail(err)
 		}
 		if res.StatusCode < 100 || res.StatusCode > 599 {
-			return fail(errBadStatus) // no client could be given it (net/http would panic writing it)
+			return fail(&ProtocolError{Err: errBadStatus}) // no client could be given it (net/http would panic writing it)
 		}
 		if res.StatusCode >= 200 {
 			break
 		}
 		if res.StatusCode == http.StatusSwitchingProtocols {
-			return fail(errUnexpectedSwitch)
+			return fail(&ProtocolError{Err: errUnexpectedSwitch})
 		}
 		if n == max1xxResponses {
-			return fail(errTooMany1xx)
+			return fail(&ProtocolError{Err: errTooMany1xx})
 		}
 		if inf, ok := out.(informer); ok {
 			if err := inf.got1xx(res.StatusCode, res.Header); err != nil {
@@ -569,7 +614,10 @@ func (pc *pconn) roundTrip(req *http.Request, out outbound, close bool) (*http.R
 // readResponse reads a response's status line and header section:
 // parseResponse's lean parse of what is buffered when it accepts it
 // (lean: the body, of res.ContentLength bytes, follows in br), else
-// http.ReadResponse.
+// http.ReadResponse. Its errors are typed: the connection closing
+// before the header section's end, or a *ProtocolError for a response
+// http.ReadResponse refuses (parseResponse only declines: what it does
+// not accept, ReadResponse reads or refuses).
 func (pc *pconn) readResponse(req *http.Request, sink *responseSink) (res *http.Response, lean bool, err error) {
 	if buf, err := pc.br.Peek(pc.br.Buffered()); err == nil {
 		if res, n, ok := parseResponse(buf, req, sink); ok {
@@ -578,7 +626,10 @@ func (pc *pconn) readResponse(req *http.Request, sink *responseSink) (res *http.
 		}
 	}
 	res, err = http.ReadResponse(pc.br, req)
-	return res, false, err
+	if err != nil {
+		return nil, false, pc.failure(err)
+	}
+	return res, false, nil
 }
 
 // release ends an exchange: the conn goes back to the pool if the
@@ -596,7 +647,7 @@ func (pc *pconn) release(stop func() bool, keep bool) {
 // control bytes in the URI as Request.Write does.
 func writeRequestHead(bw *bufio.Writer, method, uri, host string) error {
 	if ctlByte(uri) {
-		return errors.New("net/http: can't write control character in Request.URL")
+		return errURIControl
 	}
 	if method == "" {
 		method = http.MethodGet
@@ -711,8 +762,12 @@ func (b *responseBody) Read(p []byte) (int, error) {
 		n, err = b.readLean(p)
 	}
 	if err != nil {
-		b.finish(err == io.EOF)
-		if err != io.EOF && b.ctx.Err() != nil {
+		eof := err == io.EOF
+		if !eof {
+			err = b.pc.failure(err)
+		}
+		b.finish(eof)
+		if !eof && b.ctx.Err() != nil {
 			err = b.ctx.Err()
 		}
 	}
@@ -779,7 +834,7 @@ func newH1Transport(cfg *UpstreamConfig, target *url.URL, fallback *http.Transpo
 		headerTimeout:    cfg.ResponseHeaderTimeout,
 		idleTimeout:      cfg.IdleConnTimeout,
 		maxIdle:          cfg.MaxIdleConnsPerHost,
-		fallback:         fallback,
+		fallback:         stdTransport{fallback},
 	}
 }
 

@@ -233,7 +233,7 @@ func TestLeanRetry(t *testing.T) {
 		u, b := leanUpstream(t, dropSecond(&dropped), countPerConn)
 		wantOK(t, do(t, u, "GET", "/1", ""), "ok")
 		rec := do(t, u, "POST", "/2", "once")
-		wantProblem(t, rec, http.StatusBadGateway, ReasonUnavailable)
+		wantProblem(t, rec, http.StatusBadGateway, ReasonConnectionClosed)
 		if b.hits.Load() != 2 {
 			t.Fatalf("upstream hits %d, want 2", b.hits.Load())
 		}
@@ -245,7 +245,7 @@ func TestLeanRetry(t *testing.T) {
 			conn, _, _ := http.NewResponseController(w).Hijack()
 			conn.Close()
 		}, nil)
-		wantProblem(t, do(t, u, "GET", "/x", ""), http.StatusBadGateway, ReasonUnavailable)
+		wantProblem(t, do(t, u, "GET", "/x", ""), http.StatusBadGateway, ReasonConnectionClosed)
 		if hits.Load() != 1 {
 			t.Fatalf("upstream hits %d, want 1", hits.Load())
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -204,7 +205,7 @@ func New(cfg UpstreamConfig) (*Upstream, error) {
 		u.transport.TLSClientConfig = u.tlsConfig(&cfg)
 		u.transport.ForceAttemptHTTP2 = cfg.HTTP2
 	}
-	var rt http.RoundTripper = u.transport
+	var rt http.RoundTripper = stdTransport{u.transport}
 	if !cfg.HTTP2 && cfg.MaxConnsPerHost == 0 && isASCII(target.Hostname()) {
 		// With MaxConnsPerHost the standard transport keeps the limit
 		// exact across all requests, waiting for a free connection; it
@@ -218,7 +219,7 @@ func New(cfg UpstreamConfig) (*Upstream, error) {
 	u.proxy = &httputil.ReverseProxy{
 		Rewrite:        u.rewrite,
 		Transport:      rt,
-		ModifyResponse: modifyResponse,
+		ModifyResponse: u.modifyResponse,
 		ErrorHandler:   u.handleError,
 		BufferPool:     bufferPool{},
 	}
@@ -286,13 +287,84 @@ func (u *Upstream) CloseIdleConnections() {
 	u.transport.CloseIdleConnections()
 }
 
-// modifyResponse removes the headers the gateway owns: it sets its own
-// Strict-Transport-Security, and the upstream's Alt-Svc advertises the
-// upstream's protocols and endpoints, not the gateway's.
-func modifyResponse(res *http.Response) error {
+// modifyResponse is the ReverseProxy.ModifyResponse hook. It refuses, as
+// a *ProtocolError, what net/http's transport passes on but no client may
+// be given (the lean transport refuses both itself): a status code outside
+// 100-599, and a protocol switch the request did not ask for, refused
+// here with ReverseProxy's own checks (handleUpgradeResponse), which
+// would report it with a plain error. It removes the headers the gateway
+// owns: it sets its own Strict-Transport-Security, and the upstream's
+// Alt-Svc advertises the upstream's protocols and endpoints, not the
+// gateway's. And it watches the body: a failure once the status line has
+// gone out is recorded (bodyFailed).
+func (u *Upstream) modifyResponse(res *http.Response) error {
+	if res.StatusCode < 100 || res.StatusCode > 599 {
+		return &ProtocolError{Err: errBadStatus}
+	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		if err := checkSwitch(res); err != nil {
+			return err
+		}
+	}
 	res.Header.Del("Strict-Transport-Security")
 	res.Header.Del("Alt-Svc")
+	if res.Request != nil && res.Body != nil && res.Body != http.NoBody && res.StatusCode != http.StatusSwitchingProtocols {
+		// (A switched protocol's body is the connection, which
+		// ReverseProxy needs as an io.ReadWriteCloser.)
+		res.Body = &watchedBody{ReadCloser: res.Body, u: u, req: res.Request, status: res.StatusCode}
+	}
 	return nil
+}
+
+// checkSwitch refuses a 101 answer that does not switch to the protocol
+// the request asked for, as ReverseProxy's handleUpgradeResponse would.
+func checkSwitch(res *http.Response) error {
+	want, got := "", upgradeType(res.Header)
+	if res.Request != nil {
+		want = upgradeType(res.Request.Header)
+	}
+	for i := 0; i < len(got); i++ {
+		if c := got[i]; c < ' ' || c > '~' {
+			return &ProtocolError{Err: fmt.Errorf("upstream switched to an invalid protocol %q", got)}
+		}
+	}
+	if !isASCII(want) || !strings.EqualFold(want, got) { // both ASCII: an ASCII case fold
+		return &ProtocolError{Err: fmt.Errorf("upstream switched to protocol %q when %q was requested", got, want)}
+	}
+	return nil
+}
+
+// upgradeType is the protocol an Upgrade field names when Connection
+// lists it, as ReverseProxy reads it.
+func upgradeType(h http.Header) string {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
+}
+
+// watchedBody is a response body on the ReverseProxy path that records
+// its first failure (bodyFailed): ReverseProxy then aborts the response
+// and only logs the error.
+type watchedBody struct {
+	io.ReadCloser
+	u        *Upstream
+	req      *http.Request // the outbound request
+	status   int
+	reported bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !b.reported {
+		b.reported = true
+		if !upstreamFailure(err) {
+			// net/http's transport (the lean one types its own).
+			err = stdBodyFailure(err)
+		}
+		b.u.bodyFailed(b.req, b.status, err)
+	}
+	return n, err
 }
 
 // bufferPool recycles ReverseProxy's 32 KiB copy buffers.

@@ -100,7 +100,7 @@ func TestTransportSettings(t *testing.T) {
 				return
 			}
 			h := u.h1
-			if h == nil || h.tlsConfig != c || h.fallback != tr || h.handshakeTimeout != DefaultTLSHandshakeTimeout ||
+			if h == nil || h.tlsConfig != c || h.fallback != (stdTransport{tr}) || h.handshakeTimeout != DefaultTLSHandshakeTimeout ||
 				h.headerTimeout != DefaultResponseHeaderTimeout || h.idleTimeout != DefaultIdleConnTimeout ||
 				h.maxIdle != DefaultMaxIdleConnsPerHost || h.dialer.Timeout != DefaultDialTimeout {
 				t.Errorf("lean transport = %+v", h)

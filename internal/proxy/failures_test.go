@@ -1,0 +1,652 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// forwardPath is one way a request reaches the upstream. Each types the
+// upstream's failures in its own code: the lean transport (pconn) on the
+// first two, net/http's transport (stdTransport) on the third.
+type forwardPath struct {
+	name string
+	// h2Client: the client speaks HTTP/2, so the request takes
+	// httputil.ReverseProxy (leanEligible), which sends it with the lean
+	// transport unless http2Hop.
+	h2Client bool
+	// http2Hop: UpstreamConfig.HTTP2, so every request goes through
+	// net/http's transport; the raw upstreams here do not offer h2, and
+	// the hop is HTTP/1.1.
+	http2Hop bool
+}
+
+var forwardPaths = []forwardPath{
+	{name: "lean"},
+	{name: "reverse proxy", h2Client: true},
+	{name: "net/http transport", h2Client: true, http2Hop: true},
+}
+
+// upstream returns the path's proxy to target, verified with p's root.
+func (fp forwardPath) upstream(t *testing.T, p *testPKI, target *url.URL, headerTimeout time.Duration) *Upstream {
+	t.Helper()
+	u := mustNew(t, UpstreamConfig{Name: "api", URL: target, ServerName: upstreamName, RootCAs: p.root.Pool(),
+		HTTP2: fp.http2Hop, ResponseHeaderTimeout: headerTimeout})
+	u.proxy.ErrorLog = log.New(io.Discard, "", 0) // ReverseProxy logs the body failures tested here
+	if (u.h1 != nil) == fp.http2Hop {
+		t.Fatalf("%s: lean transport in use: %v", fp.name, u.h1 != nil)
+	}
+	return u
+}
+
+// serve sends one request through u on the path and returns what the
+// client got.
+func (fp forwardPath) serve(u *Upstream, e *env, method, path, body string) *recorder {
+	r := e.request(method, "https://gw.example"+path, "192.0.2.1:1234")
+	if fp.h2Client {
+		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+	}
+	if body != "" {
+		r.Body, r.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
+	}
+	rec := &recorder{ResponseRecorder: httptest.NewRecorder()}
+	u.ServeHTTP(rec, r)
+	return rec
+}
+
+// recorder is an httptest.ResponseRecorder that counts informational
+// responses rather than taking the first for the final one, as a server
+// would.
+type recorder struct {
+	*httptest.ResponseRecorder
+	interim int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		r.interim++
+		return
+	}
+	r.ResponseRecorder.WriteHeader(code)
+}
+
+// rawUpstream is an HTTP/1.1 upstream over TLS (with the test PKI's good
+// certificate) that answers a request with the bytes it is given, as they
+// are: a broken server, or someone tampering with the hop. A request for
+// /next gets a valid answer, "fine", on any connection.
+type rawUpstream struct {
+	url    *url.URL
+	served atomic.Int64 // requests answered with the raw bytes
+}
+
+// After writing the raw answer, a rawUpstream keeps the connection open
+// until the test ends (hold), closes it (close), or resets it (reset).
+const (
+	hold = iota
+	closeConn
+	resetConn
+)
+
+func newRawUpstream(t *testing.T, p *testPKI, raw string, then int) *rawUpstream {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{p.good.TLS()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru := &rawUpstream{url: &url.URL{Scheme: "https", Host: ln.Addr().String()}}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1) // the accept loop is still counted: Add cannot race Wait
+			go func() {
+				defer wg.Done()
+				ru.serveConn(c.(*tls.Conn), raw, then, done)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	return ru
+}
+
+func (ru *rawUpstream) serveConn(c *tls.Conn, raw string, then int, done <-chan struct{}) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		if req.URL.Path == "/next" {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine")
+			continue
+		}
+		ru.served.Add(1)
+		_, _ = io.WriteString(c, raw)
+		switch then {
+		case closeConn:
+			return
+		case resetConn:
+			// Under TLS: no close_notify, the TCP connection reset.
+			tc := c.NetConn().(*net.TCPConn)
+			_ = tc.SetLinger(0)
+			_ = tc.Close()
+			return
+		default:
+			select { // open: only its bytes may decide
+			case <-done:
+			case <-time.After(30 * time.Second):
+			}
+			return
+		}
+	}
+}
+
+// wantFailure asserts the client got status with reason as problem+json,
+// and that the one audit event, of the reason's type, has a cause
+// containing cause, and that the metric counted it once.
+func wantFailure(t *testing.T, e *env, rec *recorder, status int, reason, cause string) {
+	t.Helper()
+	wantProblem(t, rec.ResponseRecorder, status, reason)
+	ev := e.onlyEvent(t, reason)
+	if got, _ := ev.Fields["cause"].(string); ev.Reason != reason || ev.Status != status || got == "" || !strings.Contains(got, cause) {
+		t.Fatalf("audit event %+v, want reason %s, status %d, a cause with %q", ev, reason, status, cause)
+	}
+	line, err := json.Marshal(ev) // as the audit file has it
+	if err != nil || !strings.Contains(string(line), `"reason":"`+reason+`"`) || !strings.Contains(string(line), `"cause":`) {
+		t.Fatalf("audit line %s (%v)", line, err)
+	}
+	if n := e.upstreamErrors(t, "api", reason); n != 1 {
+		t.Fatalf("warden_upstream_errors_total{reason=%q} = %v, want 1", reason, n)
+	}
+}
+
+// smuggled is what an upstream appends to a malformed answer to get a
+// second response of its making onto the connection.
+const smuggled = "HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 8\r\n\r\nsmuggled"
+
+// TestUpstreamProtocolError: on every forward path, a response that
+// cannot be parsed or violates HTTP framing is refused with 502
+// upstream_protocol_error, its cause in the audit event, counted in
+// warden_upstream_errors_total; nothing of it reaches the client (no
+// field, no byte: the smuggled answer behind it neither), the connection
+// is not reused, and the next request gets a clean answer.
+func TestUpstreamProtocolError(t *testing.T) {
+	p := newPKI(t)
+	for _, tt := range []struct {
+		name, raw, cause string
+		stdPasses        bool // not refused on net/http's transport: see the case
+	}{
+		{name: "bad status line", raw: "HTTP/1.1 2OO OK\r\nX-Leak: upstream\r\nContent-Length: 4\r\n\r\nevil", cause: "malformed HTTP status code"},
+		{name: "not HTTP", raw: "SSH-2.0-OpenSSH_9.6\r\n\r\n", cause: "malformed HTTP response"},
+		{name: "bad version", raw: "HTTP/1.x 200 OK\r\nContent-Length: 4\r\n\r\nevil", cause: "malformed HTTP version"},
+		{name: "NUL in a field", raw: "HTTP/1.1 200 OK\r\nX-Leak: a\x00b\r\nContent-Length: 4\r\n\r\nevil", cause: "malformed MIME header line"},
+		{name: "field without colon", raw: "HTTP/1.1 200 OK\r\nX-Leak\r\nContent-Length: 4\r\n\r\nevil", cause: "malformed MIME header"},
+		{name: "oversized header section", raw: "HTTP/1.1 200 OK\r\nX-Leak: " + strings.Repeat("a", maxResponseHeaderBytes) + "\r\nContent-Length: 4\r\n\r\nevil", cause: "exceed"},
+		{name: "two different lengths", raw: "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 12\r\n\r\nevil", cause: "multiple Content-Length"},
+		{name: "negative length", raw: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nevil", cause: "bad Content-Length"},
+		{name: "unsupported transfer coding", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\nevil\r\n0\r\n\r\n", cause: "unsupported transfer encoding"},
+		{name: "chunked twice", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nevil\r\n0\r\n\r\n", cause: "transfer encoding"},
+		{name: "status above 599", raw: "HTTP/1.1 600 Odd\r\nX-Leak: upstream\r\nContent-Length: 4\r\n\r\nevil", cause: "outside 100-599"},
+		{name: "status below 100", raw: "HTTP/1.1 099 Odd\r\nX-Leak: upstream\r\nContent-Length: 4\r\n\r\nevil", cause: "outside 100-599"},
+		{name: "switch without an upgrade request", raw: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: evil\r\nConnection: upgrade\r\n\r\n", cause: "switch"},
+		// net/http's transport passes interim responses to ReverseProxy,
+		// which forwards them all: an upstream may send 1xx answers until
+		// its header timeout, as it may stream a body (left as it is).
+		{name: "interim response flood", raw: strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", max1xxResponses+1) + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", cause: "too many 1xx", stdPasses: true},
+	} {
+		for _, fp := range forwardPaths {
+			if tt.stdPasses && fp.http2Hop {
+				continue
+			}
+			t.Run(tt.name+"/"+fp.name, func(t *testing.T) {
+				ru := newRawUpstream(t, p, tt.raw+smuggled, hold)
+				u := fp.upstream(t, p, ru.url, 0)
+				e := newEnv()
+				rec := fp.serve(u, e, "GET", "/evil", "")
+				wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, tt.cause)
+				if h := rec.Header(); h.Get("X-Leak") != "" || h.Get("X-Smuggled") != "" || h.Get("Upgrade") != "" ||
+					strings.Contains(rec.Body.String(), "evil") || strings.Contains(rec.Body.String(), "smuggled") {
+					t.Fatalf("the upstream's answer reached the client: %v %q", h, rec.Body)
+				}
+				if rec.interim > max1xxResponses {
+					t.Fatalf("%d interim responses passed on", rec.interim)
+				}
+				next := fp.serve(u, newEnv(), "GET", "/next", "")
+				if next.Code != http.StatusOK || next.Body.String() != "fine" || next.Header().Get("X-Smuggled") != "" {
+					t.Fatalf("next request: %d %q %v", next.Code, next.Body, next.Header())
+				}
+				if u.h1 != nil {
+					wantDials(t, u, 2)
+				}
+			})
+		}
+	}
+}
+
+// TestUpstreamConnectionClosed: on every forward path, an upstream that
+// closes or resets an established connection before its answer is
+// complete is upstream_connection_closed, not upstream_unavailable (which
+// is for a connection that could not be made): the request may have
+// reached it. Nothing it sent reaches the client.
+func TestUpstreamConnectionClosed(t *testing.T) {
+	p := newPKI(t)
+	for _, tt := range []struct {
+		name, raw string
+		then      int
+		cause     string
+	}{
+		{"closed before answering", "", closeConn, "EOF"},
+		{"reset before answering", "", resetConn, "reset"},
+		{"closed in the status line", "HTTP/1.1 200 OK", closeConn, "EOF"},
+		{"closed in the header section", "HTTP/1.1 200 OK\r\nX-Leak: upstream\r\n", closeConn, "EOF"},
+		{"reset in the header section", "HTTP/1.1 200 OK\r\nX-Leak: upstream\r\n", resetConn, "reset"},
+	} {
+		for _, fp := range forwardPaths {
+			t.Run(tt.name+"/"+fp.name, func(t *testing.T) {
+				ru := newRawUpstream(t, p, tt.raw, tt.then)
+				u := fp.upstream(t, p, ru.url, 0)
+				e := newEnv()
+				rec := fp.serve(u, e, "GET", "/x", "")
+				wantFailure(t, e, rec, http.StatusBadGateway, ReasonConnectionClosed, tt.cause)
+				if rec.Header().Get("X-Leak") != "" {
+					t.Fatalf("the upstream's fields reached the client: %v", rec.Header())
+				}
+				if n := ru.served.Load(); n != 1 {
+					t.Fatalf("the upstream got the request %d times, want 1", n) // a fresh connection: never resent
+				}
+			})
+		}
+	}
+}
+
+// TestUpstreamBodyFailure: on every forward path, a failure after the
+// status line went to the client (a malformed chunk, a body cut short)
+// cannot become a 502: the response is cut off (the client never gets
+// its end) and the failure is audited, with "phase": "body" and the
+// status sent, and counted, under the same reasons.
+func TestUpstreamBodyFailure(t *testing.T) {
+	p := newPKI(t)
+	for _, tt := range []struct {
+		name, raw string
+		then      int
+		reason    string
+	}{
+		{"malformed chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n", hold, ReasonProtocolError},
+		{"chunk without its CRLF", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX5\r\nworld\r\n0\r\n\r\n", hold, ReasonProtocolError},
+		{"body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", closeConn, ReasonConnectionClosed},
+		{"chunked body cut short", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", closeConn, ReasonConnectionClosed},
+	} {
+		for _, fp := range forwardPaths {
+			t.Run(tt.name+"/"+fp.name, func(t *testing.T) {
+				ru := newRawUpstream(t, p, tt.raw, tt.then)
+				u := fp.upstream(t, p, ru.url, 0)
+				e := newEnv()
+				rec := fp.serve(u, e, "GET", "/x", "")
+				// The recorder has no server to abort: what it holds is
+				// what went out before the cut.
+				if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "world") {
+					t.Fatalf("got %d %q", rec.Code, rec.Body)
+				}
+				ev := e.onlyEvent(t, tt.reason)
+				if cause, _ := ev.Fields["cause"].(string); ev.Fields["phase"] != "body" || ev.Status != http.StatusOK ||
+					cause == "" || ev.Fields["path"] != "/x" || ev.Fields["upstream"] != "api" || ev.RequestID != "req-1" {
+					t.Fatalf("audit event %+v", ev)
+				}
+				if n := e.upstreamErrors(t, "api", tt.reason); n != 1 {
+					t.Fatalf("metric = %v, want 1", n)
+				}
+			})
+		}
+	}
+}
+
+// TestUpstreamFailuresKeepTheirReasons: on every forward path, an
+// upstream nobody listens for, or one that drops the TLS handshake, is
+// still upstream_unavailable (no connection: the request never left), and
+// one that does not answer in time still 504 upstream_timeout.
+func TestUpstreamFailuresKeepTheirReasons(t *testing.T) {
+	p := newPKI(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := &url.URL{Scheme: "https", Host: ln.Addr().String()}
+	ln.Close()
+
+	// Accepts the connection, reads the ClientHello and closes.
+	drop, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { drop.Close() })
+	go func() {
+		for {
+			c, err := drop.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Read(make([]byte, 1024))
+			c.Close()
+		}
+	}()
+	dropped := &url.URL{Scheme: "https", Host: drop.Addr().String()}
+
+	silent := newRawUpstream(t, p, "", hold)
+	for _, tt := range []struct {
+		name   string
+		target *url.URL
+		status int
+		reason string
+	}{
+		{"connection refused", refused, http.StatusBadGateway, ReasonUnavailable},
+		{"handshake dropped", dropped, http.StatusBadGateway, ReasonUnavailable},
+		{"no answer", silent.url, http.StatusGatewayTimeout, ReasonTimeout},
+	} {
+		for _, fp := range forwardPaths {
+			t.Run(tt.name+"/"+fp.name, func(t *testing.T) {
+				u := fp.upstream(t, p, tt.target, 200*time.Millisecond)
+				e := newEnv()
+				wantFailure(t, e, fp.serve(u, e, "GET", "/x", ""), tt.status, tt.reason, "")
+			})
+		}
+	}
+}
+
+// TestClosedPooledConnection: on every forward path, a pooled connection
+// the upstream closes as the next request arrives is retried on a new
+// one, unseen by the client, for a request that is safe to resend; a POST,
+// whose bytes may have reached the upstream, is never resent: the client
+// gets upstream_connection_closed, and the upstream saw it once.
+func TestClosedPooledConnection(t *testing.T) {
+	for _, fp := range forwardPaths {
+		t.Run(fp.name, func(t *testing.T) {
+			p := newPKI(t)
+			var dropped atomic.Int64
+			b := newBackend(t, p.good.TLS(), countPerConn, dropSecond(&dropped))
+			u := fp.upstream(t, p, b.url(t), 0)
+			e := newEnv()
+			if rec := fp.serve(u, e, "GET", "/1", ""); rec.Code != http.StatusOK {
+				t.Fatalf("first GET: %d %q", rec.Code, rec.Body)
+			}
+			if rec := fp.serve(u, e, "GET", "/2", ""); rec.Code != http.StatusOK || dropped.Load() != 1 || b.hits.Load() != 3 {
+				t.Fatalf("GET on the closed conn: %d %q; dropped %d, upstream hits %d; want 200, 1, 3", rec.Code, rec.Body, dropped.Load(), b.hits.Load())
+			}
+			e = newEnv()
+			rec := fp.serve(u, e, "POST", "/3", "once")
+			wantFailure(t, e, rec, http.StatusBadGateway, ReasonConnectionClosed, "")
+			if dropped.Load() != 2 || b.hits.Load() != 4 {
+				t.Fatalf("dropped %d, upstream hits %d; want 2 and 4: the POST was resent", dropped.Load(), b.hits.Load())
+			}
+		})
+	}
+}
+
+// newRawH2Upstream is an HTTP/2 upstream over TLS that answers the first
+// request of each connection with answer(framer, stream ID, header
+// encoder): a broken server, frame by frame. A nil answer closes the
+// connection instead.
+func newRawH2Upstream(t *testing.T, p *testPKI, answer func(fr *http2.Framer, id uint32, hdr func(...string) []byte)) *url.URL {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{p.good.TLS()}, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				if fr.WriteSettings() != nil {
+					return
+				}
+				var id uint32
+				for id == 0 {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					if h, ok := f.(*http2.HeadersFrame); ok {
+						id = h.StreamID
+					}
+				}
+				if answer == nil {
+					return
+				}
+				var buf bytes.Buffer
+				enc := hpack.NewEncoder(&buf)
+				answer(fr, id, func(fields ...string) []byte {
+					buf.Reset()
+					for i := 0; i+1 < len(fields); i += 2 {
+						_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+					}
+					return bytes.Clone(buf.Bytes())
+				})
+				select { // open unless answer closed it: only its frames may decide
+				case <-done:
+				case <-time.After(30 * time.Second):
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	return &url.URL{Scheme: "https", Host: ln.Addr().String()}
+}
+
+// TestHTTP2UpstreamFailures: with an HTTP/2 hop (net/http's HTTP/2
+// client), a response it refuses is upstream_protocol_error too, and an
+// upstream that closes the connection or resets the stream before
+// answering upstream_connection_closed.
+func TestHTTP2UpstreamFailures(t *testing.T) {
+	p := newPKI(t)
+	headers := func(fr *http2.Framer, id uint32, block []byte) {
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true, EndStream: true})
+	}
+	for _, tt := range []struct {
+		name   string
+		answer func(fr *http2.Framer, id uint32, hdr func(...string) []byte)
+		reason string
+		cause  string
+	}{
+		{"non-numeric status", func(fr *http2.Framer, id uint32, hdr func(...string) []byte) {
+			headers(fr, id, hdr(":status", "2OO", "x-leak", "upstream"))
+		}, ReasonProtocolError, "malformed non-numeric status"},
+		{"no status", func(fr *http2.Framer, id uint32, hdr func(...string) []byte) {
+			headers(fr, id, hdr("x-leak", "upstream"))
+		}, ReasonProtocolError, "missing status"},
+		{"upper-case field name", func(fr *http2.Framer, id uint32, hdr func(...string) []byte) {
+			headers(fr, id, hdr(":status", "200", "X-Leak", "upstream"))
+		}, ReasonProtocolError, "invalid header field name"},
+		{"status above 599", func(fr *http2.Framer, id uint32, hdr func(...string) []byte) {
+			headers(fr, id, hdr(":status", "600", "x-leak", "upstream"))
+		}, ReasonProtocolError, "outside 100-599"},
+		{"stream reset", func(fr *http2.Framer, id uint32, _ func(...string) []byte) {
+			_ = fr.WriteRSTStream(id, http2.ErrCodeInternal)
+		}, ReasonConnectionClosed, "INTERNAL_ERROR"},
+		{"closed before answering", nil, ReasonConnectionClosed, "EOF"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			target := newRawH2Upstream(t, p, tt.answer)
+			u := forwardPaths[2].upstream(t, p, target, 0)
+			e := newEnv()
+			rec := forwardPaths[2].serve(u, e, "GET", "/x", "")
+			wantFailure(t, e, rec, http.StatusBadGateway, tt.reason, tt.cause)
+			if rec.Header().Get("X-Leak") != "" {
+				t.Fatalf("the upstream's fields reached the client: %v", rec.Header())
+			}
+		})
+	}
+}
+
+// FuzzResponseFailureTyped: whatever bytes an upstream answers with and
+// however the connection ends, a lean exchange that fails on the
+// established connection, in the header section or in the body, fails
+// with an error classify calls upstream_protocol_error or
+// upstream_connection_closed: never untyped (upstream_unavailable is for
+// connections that could not be made), never a panic.
+func FuzzResponseFailureTyped(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n0\r\nX-T: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\nuntil the close",
+		"HTTP/1.1 2OO OK\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-A\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"HTTP/1.1 600 X\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+		strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 6),
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+		"HTTP/1.1 200 OK\r\nX-A: b",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	u := &Upstream{name: "fuzz", now: time.Now}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		conn, up := net.Pipe()
+		go func() { // the upstream: reads the request, answers raw, closes
+			defer up.Close()
+			if _, err := http.ReadRequest(bufio.NewReader(up)); err == nil {
+				_, _ = up.Write(raw)
+			}
+		}()
+		pc := &pconn{t: &h1Transport{}, raw: conn, conn: conn} // maxIdle 0: never pooled
+		pc.init()
+		req, _ := http.NewRequest("GET", "http://up.test/x", nil)
+		res, err := pc.roundTrip(req, stdRequest{req: req}, false)
+		if err == nil {
+			_, err = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+		if err == nil {
+			return
+		}
+		if r := u.classify(err).Reason; r != ReasonProtocolError && r != ReasonConnectionClosed {
+			t.Fatalf("answer %q: %v classified %s", raw, err, r)
+		}
+	})
+}
+
+// tamperingRelay is a man in the middle on the hop without the upstream's
+// key: it relays a TLS 1.2 connection and flips a bit in the first
+// application-data record the upstream sends (the response).
+func tamperingRelay(t *testing.T, upstream string) *url.URL {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				return
+			}
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(s, c)
+				s.Close()
+			}()
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				tampered := false
+				for {
+					hdr := make([]byte, 5)
+					if _, err := io.ReadFull(s, hdr); err != nil {
+						return
+					}
+					rec := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+					if _, err := io.ReadFull(s, rec); err != nil {
+						return
+					}
+					if hdr[0] == 23 && !tampered && len(rec) > 0 { // TLS 1.2: application data only after the handshake
+						rec[len(rec)-1] ^= 1
+						tampered = true
+					}
+					if _, err := c.Write(append(hdr, rec...)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return &url.URL{Scheme: "https", Host: ln.Addr().String()}
+}
+
+// TestTamperedRecord: on every forward path, a response record altered
+// on the wire fails TLS's integrity check: upstream_protocol_error, with
+// the alert as the cause, for whoever looks for tampering on the hop.
+func TestTamperedRecord(t *testing.T) {
+	p := newPKI(t)
+	for _, fp := range forwardPaths {
+		t.Run(fp.name, func(t *testing.T) {
+			b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.TLS.MaxVersion = tls.VersionTLS12 }, nil)
+			u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String()), 0)
+			e := newEnv()
+			rec := fp.serve(u, e, "GET", "/x", "")
+			wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, "bad record MAC")
+			if strings.Contains(rec.Body.String(), "hello") {
+				t.Fatalf("the tampered response reached the client: %q", rec.Body)
+			}
+		})
+	}
+}

@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
+)
+
+// stdTransport is net/http's transport (HTTP/2, streaming bodies,
+// upgrades, 100-continue) with its failures typed as the lean transport
+// types its own (pconn.failure), so that both paths classify alike.
+// net/http does not tell the phases of a failure apart: the upstream
+// dropping the connection is io.EOF or a reset whether it happened in the
+// TLS handshake or after the request was sent, and a response it could
+// not parse is a plain or unexported error (wrapped in "net/http: HTTP/1.x
+// transport connection broken: %w"). A client trace tells the phases
+// apart: after GotConn the connection was established, so a failure is the
+// upstream's on it; after GotFirstResponseByte, one that is not the
+// connection's own (isIOError) is the parser's verdict on the response.
+type stdTransport struct{ t *http.Transport }
+
+// stdExchange is the phase one request reached on net/http's transport.
+type stdExchange struct {
+	connected, responding atomic.Bool // set by the trace, possibly on the transport's goroutines
+	body                  *trackedBody
+}
+
+// RoundTrip implements http.RoundTripper.
+func (s stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	x := new(stdExchange)
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn:              func(httptrace.GotConnInfo) { x.connected.Store(true) },
+		GotFirstResponseByte: func() { x.responding.Store(true) },
+	})
+	out := req.WithContext(ctx)
+	if req.Body != nil && req.Body != http.NoBody {
+		x.body = &trackedBody{ReadCloser: req.Body}
+		out.Body = x.body
+	}
+	res, err := s.t.RoundTrip(out)
+	if err != nil {
+		if ctx.Err() != nil || isTimeout(err) {
+			return nil, err // the client went away, or a timeout: classify's
+		}
+		return nil, x.failure(err)
+	}
+	return res, nil
+}
+
+// failure types err, net/http's transport's failure of the exchange.
+func (x *stdExchange) failure(err error) error {
+	if oe, ok := errors.AsType[*net.OpError](err); !x.connected.Load() || (ok && oe.Op == "dial") || x.body.failed(err) {
+		// No connection (dial, handshake: classify tells them apart; a
+		// dial may also fail for a retry after GotConn), or the client's
+		// body failed: not the upstream's doing.
+		return err
+	}
+	if x.responding.Load() || isH2StreamError(err) {
+		return stdBodyFailure(err)
+	}
+	// Connected, and no response came: the upstream closed or reset the
+	// connection (or sent a TLS record that failed its check: readFailure).
+	// A pooled connection it closed while idle, net/http resends on a new
+	// one only for a request that is safe to replay; for another, it
+	// reports errServerClosedIdle, whose text is all there is to match
+	// (transport.go: "http: server closed idle connection").
+	if isIOError(err) || err.Error() == "http: server closed idle connection" {
+		return readFailure(err, true)
+	}
+	return err
+}
+
+// stdBodyFailure types err, a failure of net/http's transport once the
+// upstream had begun to respond, or of a response body it returned.
+func stdBodyFailure(err error) error {
+	if se, ok := errors.AsType[h2StreamError](err); ok {
+		return se.failure(err)
+	}
+	return readFailure(err, isIOError(err))
+}
+
+func isH2StreamError(err error) bool {
+	_, ok := errors.AsType[h2StreamError](err)
+	return ok
+}
+
+// h2StreamError has the fields of the HTTP/2 StreamError of net/http's
+// bundled HTTP/2 client: its As method fills any struct of this shape
+// (net/http/h2_error.go, meant for golang.org/x/net/http2.StreamError),
+// which errors.As then matches without a dependency on x/net/http2.
+type h2StreamError struct {
+	StreamID uint32
+	Code     uint32
+	Cause    error
+}
+
+func (e h2StreamError) Error() string { return "http2 stream error" }
+
+// failure types err, which holds e: a stream the upstream reset (the
+// cause is then net/http's unexported errFromPeer, whose text is all
+// there is to match) ended the exchange as a close would; any other is
+// net/http's HTTP/2 client's verdict on what the upstream sent (a
+// malformed :status, an invalid header field, a HEADERS frame after
+// END_STREAM).
+func (e h2StreamError) failure(err error) error {
+	if e.Cause != nil && e.Cause.Error() == "received from peer" {
+		return closedError{err}
+	}
+	return &ProtocolError{Err: err}
+}
+
+// trackedBody is a request body that keeps its read error, which
+// net/http's transport returns as it is: a failure of the client's body is
+// not the upstream's.
+type trackedBody struct {
+	io.ReadCloser
+	err atomic.Pointer[error] // the transport may still be reading when RoundTrip returns
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.err.Store(&err)
+	}
+	return n, err
+}
+
+// failed reports whether err is b's read error; false for a nil b.
+func (b *trackedBody) failed(err error) bool {
+	if b == nil {
+		return false
+	}
+	p := b.err.Load()
+	return p != nil && *p == err
+}
