@@ -8,7 +8,9 @@
 # 18443 Warden, 18444 upstream, 18445 direct, 18446 nginx, 18447 nginx-equiv.
 # See bench/README.md for the method. Everything started here is stopped on
 # exit. Tunables (environment):
-#   KA_C=32 KA_DUR=8s KA_ROUNDS=4   keep-alive closed loop: connections, length, rounds
+#   IL_CYCLES=40 IL_SLICE=1s        interleaved keep-alive: cycles, one target's turn (the judged ratios)
+#   IL_LAT_CYCLES=20                interleaved fixed-rate latency cycles (at RATE)
+#   KA_C=32 KA_DUR=8s KA_ROUNDS=2   keep-alive closed loop: connections, length, rounds
 #   RATE=2000 RATE_DUR=8s LAT_ROUNDS=2  fixed-rate latency runs
 #   HS_C=8 HS_DUR=6s                full handshakes
 #   WARMUP=2s                       unmeasured load before each keep-alive run
@@ -23,7 +25,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/bench/results"
 KA_C=${KA_C:-32}
 KA_DUR=${KA_DUR:-8s}
-KA_ROUNDS=${KA_ROUNDS:-4}
+KA_ROUNDS=${KA_ROUNDS:-2}
+IL_CYCLES=${IL_CYCLES:-40}
+IL_SLICE=${IL_SLICE:-1s}
+IL_LAT_CYCLES=${IL_LAT_CYCLES:-20}
 RATE=${RATE:-2000}
 RATE_DUR=${RATE_DUR:-8s}
 LAT_ROUNDS=${LAT_ROUNDS:-2}
@@ -260,10 +265,23 @@ lg() {
 	[ $rc = 0 ] || [ $rc = 3 ] || die "loadgen failed for $t (exit $rc)"
 }
 
+# Interleaved: the targets take turns, one slice each per cycle, so that
+# the k-th slices of two targets are seconds apart and the host's drift
+# (tens of percent over a minute here) cancels in their ratio.
+log "keep-alive throughput, interleaved: c=$KA_C, $IL_CYCLES cycles of one $IL_SLICE slice per target, after a $WARMUP warm-up slice each"
+IL_SPEC=""
+for t in "${TARGETS[@]}"; do IL_SPEC+="${IL_SPEC:+,}$t=$(url_of "$t")@$(pid_of "$t")"; done
+taskset -c $LOAD_CORE "$B/loadgen" -interleave "$IL_SPEC" -slice "$IL_SLICE" -cycles "$IL_CYCLES" -warmup "$WARMUP" \
+	-c "$KA_C" -cacert "$PKI/ca.pem" -out "$RUNS" >/dev/null || die "interleaved loadgen failed"
+
 log "keep-alive throughput: c=$KA_C, $KA_DUR after $WARMUP warm-up, $KA_ROUNDS round(s), targets interleaved"
 for round in $(seq "$KA_ROUNDS"); do
 	for t in "${TARGETS[@]}"; do lg "$t" -mode keepalive -c "$KA_C" -n 5000000 -d "$KA_DUR" -warmup "$WARMUP" -cacert "$PKI/ca.pem"; done
 done
+
+log "latency at a fixed $RATE req/s, interleaved: $IL_LAT_CYCLES cycles of one $IL_SLICE slice per target"
+taskset -c $LOAD_CORE "$B/loadgen" -interleave "$IL_SPEC" -rate "$RATE" -slice "$IL_SLICE" -cycles "$IL_LAT_CYCLES" -warmup 1s \
+	-c "$KA_C" -cacert "$PKI/ca.pem" -out "$RUNS" >/dev/null || die "interleaved loadgen (fixed rate) failed"
 
 log "latency at a fixed $RATE req/s (open loop over $KA_C connections), $RATE_DUR, $LAT_ROUNDS round(s)"
 for round in $(seq "$LAT_ROUNDS"); do
@@ -318,10 +336,10 @@ fi
 
 log "results"
 DATE=$(date -u +%FT%TZ)
-META=$(printf '{"date":"%s","cpu":"%s","cores":%d,"kernel":"%s","go":"%s","nginx":"%s","openssl":"%s","ka_c":%d,"ka_dur":"%s","ka_rounds":%d,"rate":%s,"rate_dur":"%s","hs_c":%d,"hs_dur":"%s","warden_built":%s,"layout":"target on core %d (GOMAXPROCS=1 / worker_processes 1); load generator and upstream backend on core %d"}' \
+META=$(printf '{"date":"%s","cpu":"%s","cores":%d,"kernel":"%s","go":"%s","nginx":"%s","openssl":"%s","ka_c":%d,"ka_dur":"%s","ka_rounds":%d,"il_cycles":%d,"il_slice":"%s","rate":%s,"rate_dur":"%s","hs_c":%d,"hs_dur":"%s","warden_built":%s,"layout":"target on core %d (GOMAXPROCS=1 / worker_processes 1); load generator and upstream backend on core %d"}' \
 	"$DATE" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$(nproc)" "$(uname -r)" \
 	"$(go env GOVERSION)" "$(nginx -v 2>&1 | sed 's/^nginx version: //')" "$(openssl version 2>/dev/null | cut -d' ' -f1-2)" \
-	"$KA_C" "$KA_DUR" "$KA_ROUNDS" "$RATE" "$RATE_DUR" "$HS_C" "$HS_DUR" "$([ "$WARDEN_OK" = 1 ] && echo true || echo false)" \
+	"$KA_C" "$KA_DUR" "$KA_ROUNDS" "$IL_CYCLES" "$IL_SLICE" "$RATE" "$RATE_DUR" "$HS_C" "$HS_DUR" "$([ "$WARDEN_OK" = 1 ] && echo true || echo false)" \
 	"$TARGET_CORE" "$LOAD_CORE")
 cp "$RUNS" "$OUT/latest-runs.jsonl"
 {

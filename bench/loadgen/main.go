@@ -119,6 +119,15 @@ type Result struct {
 	Disturbed  bool    `json:"disturbed,omitempty"`
 	URL        string  `json:"url"`
 	Time       string  `json:"time"`
+	// -interleave only: the slice length, and per measured slice (in
+	// cycle order) its req/s, the watched process's CPU µs per request,
+	// its CPU % and the slice's p99 latency; CPUUsPerReq over all slices.
+	SliceS      float64   `json:"slice_s,omitempty"`
+	SliceRPS    []float64 `json:"slice_rps,omitempty"`
+	SliceCPUUs  []float64 `json:"slice_cpu_us_per_req,omitempty"`
+	SliceCPUPct []float64 `json:"slice_cpu_pct,omitempty"`
+	SliceP99us  []float64 `json:"slice_p99_us,omitempty"`
+	CPUUsPerReq float64   `json:"cpu_us_per_req,omitempty"`
 }
 
 func main() {
@@ -151,8 +160,17 @@ func run() error {
 	flag.StringVar(&clientCert, "cert", "", "PEM client certificate (chain) to present when the server asks for one (mTLS); with -key")
 	flag.StringVar(&clientKey, "key", "", "PEM private key of -cert")
 	flag.IntVar(&o.round, "round", 0, "round number recorded in the JSON line (for pairing runs across targets)")
+	var interleaveSpec string
+	var slice time.Duration
+	var cycles int
+	flag.StringVar(&interleaveSpec, "interleave", "", "name=url[@pid],...: keep-alive load (closed loop, or at -rate) on every target in turn, one -slice each per cycle, -cycles cycles after a warm-up cycle of -warmup slices; one JSON line per target (mode \"interleave\") with each slice's req/s and, with @pid, the process's CPU µs per request (-url, -d, -n unused)")
+	flag.DurationVar(&slice, "slice", time.Second, "with -interleave: one target's turn")
+	flag.IntVar(&cycles, "cycles", 20, "with -interleave: measured cycles")
 	flag.Parse()
 
+	if interleaveSpec != "" {
+		rawURL = "https://interleaved.invalid/" // each target has its own
+	}
 	if rawURL == "" {
 		return errors.New("-url is required")
 	}
@@ -189,15 +207,8 @@ func run() error {
 		o.name = u.Host
 	}
 
-	host := u.Hostname()
-	port := u.Port()
-	if port == "" {
-		port = "443"
-	}
-	o.addr = net.JoinHostPort(host, port)
 	o.tlsConf = &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		ServerName: host,
 		// Full handshakes in handshake mode; harmless for keepalive.
 		ClientSessionCache:     nil,
 		SessionTicketsDisabled: true,
@@ -259,34 +270,34 @@ func run() error {
 		}
 		o.tlsConf.CurvePreferences = ids
 	}
-	path := u.RequestURI()
-	hostHdr := u.Host
-	var b strings.Builder
-	b.WriteString("GET " + path + " HTTP/1.1\r\nHost: " + hostHdr + "\r\nUser-Agent: warden-bench-loadgen\r\nAccept: */*\r\n")
-	if o.mode == "handshake" {
-		b.WriteString("Connection: close\r\n")
-	}
-	b.WriteString("\r\n")
-	o.reqBytes = []byte(b.String())
-
-	res := execute(&o)
-	line, err := json.Marshal(res)
-	if err != nil {
-		return err
-	}
-	fmt.Println(string(line))
-	if o.out != "" {
-		f, err := os.OpenFile(o.out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if interleaveSpec != "" {
+		if o.mode != "keepalive" || o.h2 {
+			return errors.New("-interleave is for the HTTP/1.1 keepalive mode only")
+		}
+		if slice <= 0 || slice > time.Minute || cycles < 1 || cycles > 1000 {
+			return errors.New("-slice must be in (0, 1m] and -cycles in 1..1000")
+		}
+		ts, err := parseInterleave(interleaveSpec, &o)
 		if err != nil {
 			return err
 		}
-		_, werr := f.Write(append(line, '\n'))
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
+		for _, res := range interleave(&o, ts, slice, cycles) {
+			if err := emit(res, o.out); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%-11s interleaved c=%-3d %d×%v: %8d ok %6d errors %10.0f req/s  p50 %7.0fus  p99 %7.0fus  (target cpu %.0f%%, %.1f µs/request)\n",
+				res.Name, res.Concurrency, cycles, slice, res.Requests, res.Errors, res.RPS, res.P50us, res.P99us, res.TargetCPUPct, res.CPUUsPerReq)
+			if res.Requests == 0 {
+				return fmt.Errorf("%s: no request succeeded", res.Name)
+			}
 		}
-		if werr != nil {
-			return werr
-		}
+		return nil
+	}
+	o.setTarget(u)
+
+	res := execute(&o)
+	if err := emit(res, o.out); err != nil {
+		return err
 	}
 	loop := "closed loop"
 	if o.rate > 0 {
@@ -306,6 +317,47 @@ func run() error {
 		os.Exit(3)
 	}
 	return nil
+}
+
+// setTarget points o at u: the address to dial, the name to verify and
+// the request to send. o.tlsConf is cloned first.
+func (o *options) setTarget(u *url.URL) {
+	o.url = u
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "443"
+	}
+	o.addr = net.JoinHostPort(host, port)
+	o.tlsConf = o.tlsConf.Clone()
+	o.tlsConf.ServerName = host
+	var b strings.Builder
+	b.WriteString("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: warden-bench-loadgen\r\nAccept: */*\r\n")
+	if o.mode == "handshake" {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	o.reqBytes = []byte(b.String())
+}
+
+// emit prints res as a JSON line, and appends it to the file out if set.
+func emit(res Result, out string) error {
+	line, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(line))
+	if out == "" {
+		return nil
+	}
+	f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(append(line, '\n'))
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
 }
 
 func parseCurves(s string) ([]tls.CurveID, error) {

@@ -4,7 +4,9 @@
 // to the ceiling (the "direct" target: the backend alone, TLS-terminating on
 // the proxies' core).
 //
-// Phases are recognised from the runs themselves: keep-alive closed loop
+// Phases are recognised from the runs themselves: interleaved keep-alive
+// (mode interleave: the targets took turns in slices, see loadgen's
+// -interleave) closed loop and at a fixed rate, keep-alive closed loop
 // (mode keepalive, no rate), fixed-rate latency (mode keepalive with a
 // rate), and full handshakes per key exchange (mode handshake). When a phase
 // ran several times for a target (rounds), the run with the most requests/s
@@ -19,7 +21,9 @@
 // configurations) for keep-alive requests/s, requests/s per core, p99 at
 // the fixed rate and X25519 handshakes/s, as a table and as "vs_nginx" in
 // the JSON. For keep-alive req/s it also pairs the rounds (the subject's
-// k-th run ÷ the peer's k-th) and gives their median.
+// k-th run ÷ the peer's k-th) and gives their median; from the
+// interleaved phases, it pairs the slices cycle by cycle and gives the
+// median of the req/s and CPU-per-request ratios, and the p99 ratio.
 package main
 
 import (
@@ -62,10 +66,19 @@ type Run struct {
 	Disturbed    bool           `json:"disturbed,omitempty"`
 	URL          string         `json:"url"`
 	Time         string         `json:"time"`
+	// Interleaved runs (mode "interleave"): each measured slice's req/s
+	// and target CPU µs per request, in cycle order, and the CPU µs per
+	// request over all of them.
+	SliceRPS    []float64 `json:"slice_rps,omitempty"`
+	SliceCPUUs  []float64 `json:"slice_cpu_us_per_req,omitempty"`
+	SliceP99us  []float64 `json:"slice_p99_us,omitempty"`
+	CPUUsPerReq float64   `json:"cpu_us_per_req,omitempty"`
 }
 
 // Phase names, as Run.phase returns them.
 const (
+	phaseInterleave  = "interleave"
+	phaseILatency    = "interleave latency"
 	phaseKeepalive   = "keepalive"
 	phaseLatency     = "latency"
 	phaseHandshake   = "handshake X25519"
@@ -76,6 +89,10 @@ func (r Run) phase() string {
 	switch {
 	case r.Mode == "handshake":
 		return "handshake " + r.KeyExchange
+	case r.Mode == "interleave" && r.Rate > 0:
+		return phaseILatency
+	case r.Mode == "interleave":
+		return phaseInterleave
 	case r.Rate > 0:
 		return phaseLatency
 	default:
@@ -96,6 +113,23 @@ func (r Run) perCore() float64 {
 // Row is one target's summary.
 type Row struct {
 	Target string `json:"target"`
+
+	InterleaveRPS   float64 `json:"interleave_rps,omitempty"`
+	InterleaveRatio float64 `json:"interleave_ratio_to_ceiling,omitempty"`
+	InterleaveCPUUs float64 `json:"interleave_cpu_us_per_req,omitempty"`
+	InterleaveP99us float64 `json:"interleave_p99_us,omitempty"`
+
+	ILatencyRate    float64 `json:"interleave_latency_rate,omitempty"`
+	ILatencyP50us   float64 `json:"interleave_latency_p50_us,omitempty"`
+	ILatencyP99us   float64 `json:"interleave_latency_p99_us,omitempty"`
+	ILatencyP999us  float64 `json:"interleave_latency_p999_us,omitempty"`
+	ILatencyAdded50 float64 `json:"interleave_latency_added_p50_us,omitempty"`
+	ILatencyAdded99 float64 `json:"interleave_latency_added_p99_us,omitempty"`
+	// The median over the slices of each slice's p99, and its difference
+	// from the ceiling's: a slice holds rate × slice requests, and the
+	// median leaves out the slices the host stalled in.
+	ILatencySliceP99 float64 `json:"interleave_latency_slice_p99_median_us,omitempty"`
+	ILatencyAddedS99 float64 `json:"interleave_latency_added_slice_p99_us,omitempty"`
 
 	KeepaliveRPS       float64 `json:"keepalive_rps"`
 	KeepaliveRatio     float64 `json:"keepalive_ratio_to_ceiling"`
@@ -141,6 +175,19 @@ type Versus struct {
 	// or unlucky run than KeepaliveRPS, a ratio of best runs.
 	KeepaliveRounds []float64 `json:"keepalive_rps_rounds,omitempty"`
 	KeepaliveMedian float64   `json:"keepalive_rps_rounds_median,omitempty"`
+	// From the interleaved phase, cycle by cycle (the subject's k-th
+	// slice ÷ the peer's k-th, a few seconds apart): the median of the
+	// req/s ratios with their quartiles, and the median of the CPU
+	// ratios, peer's CPU µs per request ÷ the subject's (above 1 favours
+	// the subject, as for req/s).
+	InterleaveRPS    float64 `json:"interleave_rps_median,omitempty"`
+	InterleaveRPSQ1  float64 `json:"interleave_rps_q1,omitempty"`
+	InterleaveRPSQ3  float64 `json:"interleave_rps_q3,omitempty"`
+	InterleaveCPU    float64 `json:"interleave_cpu_median,omitempty"`
+	InterleaveCycles int     `json:"interleave_cycles,omitempty"`
+	// The interleaved fixed-rate phase: the subject's p99 ÷ the peer's,
+	// each the median of its slices' (below 1 favours the subject).
+	InterleaveLatencyP99 float64 `json:"interleave_latency_p99,omitempty"`
 }
 
 // Comparison is the subject (Warden) against each peer that ran, in the
@@ -275,6 +322,17 @@ func summarize(runs []Run, ceiling string) ([]Row, map[string]map[string]Run, er
 				row.Disturbed = append(row.Disturbed, p)
 			}
 		}
+		if k, ok := c[phaseInterleave]; ok {
+			row.InterleaveRPS, row.InterleaveCPUUs, row.InterleaveP99us = k.RPS, k.CPUUsPerReq, k.P99us
+			row.InterleaveRatio = ratio(k.RPS, base[phaseInterleave].RPS)
+		}
+		if l, ok := c[phaseILatency]; ok {
+			row.ILatencyRate, row.ILatencyP50us, row.ILatencyP99us, row.ILatencyP999us = l.Rate, l.P50us, l.P99us, l.P999us
+			row.ILatencyAdded50 = math.Round((l.P50us-base[phaseILatency].P50us)*10) / 10
+			row.ILatencyAdded99 = math.Round((l.P99us-base[phaseILatency].P99us)*10) / 10
+			row.ILatencySliceP99 = median(l.SliceP99us)
+			row.ILatencyAddedS99 = math.Round((row.ILatencySliceP99-median(base[phaseILatency].SliceP99us))*10) / 10
+		}
 		if k, ok := c[phaseKeepalive]; ok {
 			row.KeepaliveRPS, row.KeepaliveP50us, row.KeepaliveP99us = k.RPS, k.P50us, k.P99us
 			row.KeepaliveRatio = ratio(k.RPS, base[phaseKeepalive].RPS)
@@ -347,7 +405,7 @@ func compare(rows []Row, runs []Run, subject string, peers []string) *Comparison
 			continue
 		}
 		rounds := roundRatios(runs, subject, name)
-		cmp.Peers = append(cmp.Peers, Versus{
+		v := Versus{
 			Peer:             name,
 			KeepaliveRPS:     ratio(s.KeepaliveRPS, p.KeepaliveRPS),
 			KeepalivePerCore: ratio(s.KeepalivePerCore, p.KeepalivePerCore),
@@ -355,7 +413,22 @@ func compare(rows []Row, runs []Run, subject string, peers []string) *Comparison
 			HandshakeRPS:     ratio(s.HandshakeRPS, p.HandshakeRPS),
 			KeepaliveRounds:  rounds,
 			KeepaliveMedian:  median(rounds),
-		})
+		}
+		if a, b, ok := interleaved(runs, subject, name); ok {
+			var rps, cpu []float64
+			for k := 0; k < len(a.SliceRPS) && k < len(b.SliceRPS); k++ {
+				rps = append(rps, ratio(a.SliceRPS[k], b.SliceRPS[k]))
+			}
+			for k := 0; k < len(a.SliceCPUUs) && k < len(b.SliceCPUUs); k++ {
+				if a.SliceCPUUs[k] > 0 && b.SliceCPUUs[k] > 0 {
+					cpu = append(cpu, ratio(b.SliceCPUUs[k], a.SliceCPUUs[k]))
+				}
+			}
+			v.InterleaveRPS, v.InterleaveCPU, v.InterleaveCycles = median(rps), median(cpu), len(rps)
+			v.InterleaveRPSQ1, v.InterleaveRPSQ3 = quartiles(rps)
+		}
+		v.InterleaveLatencyP99 = ratio(s.ILatencySliceP99, p.ILatencySliceP99)
+		cmp.Peers = append(cmp.Peers, v)
 	}
 	if len(cmp.Peers) == 0 {
 		return nil
@@ -383,6 +456,44 @@ func roundRatios(runs []Run, subject, peer string) []float64 {
 		out = append(out, ratio(a[k], b[k]))
 	}
 	return out
+}
+
+// interleaved returns the last interleaved runs of subject and peer,
+// which ran in the same schedule (the same loadgen invocation, so the
+// same Time); ok is false if there is no such pair.
+func interleaved(runs []Run, subject, peer string) (a, b Run, ok bool) {
+	var as, bs []Run
+	for _, r := range runs {
+		if r.phase() != phaseInterleave {
+			continue
+		}
+		switch r.Name {
+		case subject:
+			as = append(as, r)
+		case peer:
+			bs = append(bs, r)
+		}
+	}
+	for i := len(as) - 1; i >= 0; i-- {
+		for j := len(bs) - 1; j >= 0; j-- {
+			if as[i].Time == bs[j].Time {
+				return as[i], bs[j], true
+			}
+		}
+	}
+	return Run{}, Run{}, false
+}
+
+// quartiles returns the first and third quartiles of vs (the medians of
+// its lower and upper halves); zeros for fewer than two values.
+func quartiles(vs []float64) (q1, q3 float64) {
+	if len(vs) < 2 {
+		return 0, 0
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	h := len(s) / 2
+	return median(s[:h]), median(s[len(s)-h:])
 }
 
 // median of vs (the mean of the middle two for an even count); 0 for none.
@@ -433,6 +544,37 @@ func markdown(rows []Row, chosen map[string]map[string]Run, cmp *Comparison) str
 		if r, ok := byPhase[phaseHandshake]; ok {
 			hsConc = r.Concurrency
 		}
+	}
+	if in, out := ranPhase(rows, chosen, phaseInterleave); len(in) > 0 {
+		var sl Run
+		for _, byPhase := range chosen {
+			if r, ok := byPhase[phaseInterleave]; ok {
+				sl = r
+			}
+		}
+		fmt.Fprintf(&b, "Keep-alive throughput, interleaved (HTTP/1.1, c=%d, closed loop; the targets take turns in %d cycles of 1 slice each, %.1f s measured per target):\n\n",
+			sl.Concurrency, len(sl.SliceRPS), sl.Seconds)
+		b.WriteString("| target | req/s | × ceiling | p50 µs | p99 µs | target CPU | CPU µs per request |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, r := range in {
+			k := chosen[r.Target][phaseInterleave]
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Target, f0(r.InterleaveRPS), f2(r.InterleaveRatio),
+				f0(k.P50us), f0(k.P99us), pct(k.TargetCPUPct), fmt.Sprintf("%.1f", r.InterleaveCPUUs))
+		}
+		notRun(&b, out)
+		b.WriteString("\n")
+	}
+	if in, out := ranPhase(rows, chosen, phaseILatency); len(in) > 0 {
+		fmt.Fprintf(&b, "Latency at a fixed %.0f req/s, interleaved (open loop, the targets taking turns as above); added = target − direct:\n\n",
+			in[0].ILatencyRate)
+		b.WriteString("| target | p99 µs, median of the slices' | added µs | p50 µs | p99 µs, all slices | p99.9 µs | added p50 µs | added p99 µs, all slices |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, r := range in {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Target, f0(r.ILatencySliceP99), signed(r.ILatencyAddedS99),
+				f0(r.ILatencyP50us), f0(r.ILatencyP99us), f0(r.ILatencyP999us), signed(r.ILatencyAdded50), signed(r.ILatencyAdded99))
+		}
+		notRun(&b, out)
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "Keep-alive throughput (HTTP/1.1, c=%d, closed loop):\n\n", conc)
 	b.WriteString("| target | req/s | × ceiling | p50 µs | p99 µs | target CPU | req/s per core | per core × ceiling |\n")
@@ -535,18 +677,33 @@ func comparisonTable(cmp *Comparison, rate float64) string {
 		name string
 		get  func(Versus) float64
 	}{
-		{"keep-alive req/s", func(v Versus) float64 { return v.KeepaliveRPS }},
+		{"keep-alive req/s, interleaved: median of the per-cycle ratios", func(v Versus) float64 { return v.InterleaveRPS }},
+		{"CPU per request, interleaved: peer's ÷ subject's, median per cycle", func(v Versus) float64 { return v.InterleaveCPU }},
+		{"keep-alive req/s, separate runs: best ÷ best", func(v Versus) float64 { return v.KeepaliveRPS }},
 		{"keep-alive req/s, median of the per-round ratios", func(v Versus) float64 { return v.KeepaliveMedian }},
 		{"keep-alive req/s per core", func(v Versus) float64 { return v.KeepalivePerCore }},
-		{fmt.Sprintf("p99 at a fixed %.0f req/s (lower is better)", rate), func(v Versus) float64 { return v.LatencyP99 }},
+		{fmt.Sprintf("p99 at a fixed %.0f req/s, interleaved, median of the slices' (lower is better)", rate), func(v Versus) float64 { return v.InterleaveLatencyP99 }},
+		{fmt.Sprintf("p99 at a fixed %.0f req/s, separate runs (lower is better)", rate), func(v Versus) float64 { return v.LatencyP99 }},
 		{"full handshakes/s, X25519", func(v Versus) float64 { return v.HandshakeRPS }},
 	}
 	for _, l := range lines {
+		ran := false
+		for _, p := range cmp.Peers {
+			ran = ran || l.get(p) != 0
+		}
+		if !ran {
+			continue // a phase no peer ran (the interleaved one, say)
+		}
 		b.WriteString("| " + l.name)
 		for _, p := range cmp.Peers {
 			b.WriteString(" | " + f(l.get(p)))
 		}
 		b.WriteString(" |\n")
+	}
+	for _, p := range cmp.Peers {
+		if p.InterleaveCycles > 0 {
+			fmt.Fprintf(&b, "\nInterleaved req/s ÷ %s: median %.2f over %d cycles, quartiles %.2f–%.2f.", p.Peer, p.InterleaveRPS, p.InterleaveCycles, p.InterleaveRPSQ1, p.InterleaveRPSQ3)
+		}
 	}
 	for _, p := range cmp.Peers {
 		if len(p.KeepaliveRounds) > 0 {
