@@ -276,16 +276,6 @@ func (t *interleaveTarget) result(o *options, slice time.Duration, start time.Ti
 	if cs := t.s.connInfo.Load(); cs != nil {
 		res.TLSVersion, res.KeyExchange = tls.VersionName(cs.Version), cs.CurveID.String()
 	}
-	if len(all) > 0 {
-		var sum time.Duration
-		for _, d := range all {
-			sum += d
-		}
-		res.MeanUs = us(sum / time.Duration(len(all)))
-		res.P50us = us(quantile(all, 0.50))
-		res.P99us = us(quantile(all, 0.99))
-		res.P999us = us(quantile(all, 0.999))
-		res.MaxUs = us(all[len(all)-1])
-	}
+	res.setLatency(all)
 	return res
 }

@@ -556,18 +556,25 @@ func execute(o *options) Result {
 		res.ForeignPct = round1(max(0, res.CoreBusyPct[o.watchCore]-res.TargetCPUPct))
 		res.Disturbed = o.maxForeign > 0 && res.ForeignPct > o.maxForeign
 	}
-	if len(all) > 0 {
-		var sum time.Duration
-		for _, d := range all {
-			sum += d
-		}
-		res.MeanUs = us(sum / time.Duration(len(all)))
-		res.P50us = us(quantile(all, 0.50))
-		res.P99us = us(quantile(all, 0.99))
-		res.P999us = us(quantile(all, 0.999))
-		res.MaxUs = us(all[len(all)-1])
-	}
+	res.setLatency(all)
 	return res
+}
+
+// setLatency fills res's latency fields from sorted, the measured
+// latencies in ascending order (none: left zero).
+func (res *Result) setLatency(sorted []time.Duration) {
+	if len(sorted) == 0 {
+		return
+	}
+	var sum time.Duration
+	for _, d := range sorted {
+		sum += d
+	}
+	res.MeanUs = us(sum / time.Duration(len(sorted)))
+	res.P50us = us(quantile(sorted, 0.50))
+	res.P99us = us(quantile(sorted, 0.99))
+	res.P999us = us(quantile(sorted, 0.999))
+	res.MaxUs = us(sorted[len(sorted)-1])
 }
 
 func drain(ch chan time.Time) chan time.Time {
