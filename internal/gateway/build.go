@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -89,7 +90,7 @@ func (g *Gateway) build(c *config.Config) (tlsserver.Settings, *snapshot, error)
 		}
 	}
 	for _, u := range c.Upstreams {
-		up, err := buildUpstream(c, u, trusted, plaintextOK[u.Name], g.reverseProxyOnly, rt)
+		up, err := buildUpstream(c, u, trusted, plaintextOK[u.Name], g.reverseProxyOnly, g.log, rt)
 		if err != nil {
 			rt.close()
 			return st, nil, fmt.Errorf("upstream %s: %w", u.Name, err)
@@ -289,7 +290,7 @@ func (g *Gateway) buildTLS(c *config.Config, rt *snapshot) (tlsserver.Settings, 
 	return st, nil
 }
 
-func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, plaintext, reverseProxyOnly bool, rt *snapshot) (*proxy.Upstream, error) {
+func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, plaintext, reverseProxyOnly bool, log *slog.Logger, rt *snapshot) (*proxy.Upstream, error) {
 	target, err := config.UpstreamURL(u.URL)
 	if err != nil {
 		return nil, err
@@ -303,7 +304,7 @@ func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, 
 		DialTimeout: u.DialTimeout, TLSHandshakeTimeout: u.TLSHandshakeTimeout,
 		ResponseHeaderTimeout: u.ResponseHeaderTimeout, IdleConnTimeout: u.IdleConnTimeout,
 		MaxIdleConnsPerHost: u.MaxIdleConns, MaxConnsPerHost: u.MaxConns, TrustedProxies: trusted, HTTP2: u.HTTP2,
-		ReverseProxyOnly: reverseProxyOnly,
+		ReverseProxyOnly: reverseProxyOnly, Log: log,
 	}
 	if u.CAFile != "" {
 		certs, err := config.LoadCerts(c.PathOf(u.CAFile))

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -324,6 +325,27 @@ func TestUpstreamBodyFailure(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReverseProxyLogsThroughSlog: what httputil.ReverseProxy logs (here
+// a response body the upstream cut short) goes to the upstream's slog
+// logger at debug level, not to stderr through the log package.
+func TestReverseProxyLogsThroughSlog(t *testing.T) {
+	p := newPKI(t)
+	ru := newRawUpstream(t, p, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", closeConn)
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	u := mustNew(t, UpstreamConfig{Name: "api", URL: ru.url, ServerName: upstreamName, RootCAs: p.root.Pool(), Log: logger})
+	fp := forwardPaths[1] // reverse proxy
+	fp.serve(u, newEnv(), "GET", "/x", "")
+	var rec struct{ Level, Msg string }
+	first, _, _ := bytes.Cut(buf.Bytes(), []byte("\n"))
+	if err := json.Unmarshal(first, &rec); err != nil {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	if rec.Level != "DEBUG" || !strings.Contains(rec.Msg, "ReverseProxy read error during body copy") {
+		t.Fatalf("log record %+v", rec)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -64,6 +65,10 @@ type UpstreamConfig struct {
 	// through httputil.ReverseProxy. Not a config setting: for benchmarks
 	// and tests that compare the two paths.
 	ReverseProxyOnly bool
+	// Log receives what httputil.ReverseProxy logs (a response body that
+	// failed while being copied to the client: the audit event has the
+	// upstream's side of it), at debug level; nil means slog.Default().
+	Log *slog.Logger
 
 	DialTimeout           time.Duration // TCP connect; default 5s
 	TLSHandshakeTimeout   time.Duration // default 5s
@@ -223,6 +228,12 @@ func New(cfg UpstreamConfig) (*Upstream, error) {
 		ErrorHandler:   u.handleError,
 		BufferPool:     bufferPool{},
 	}
+	logger := cfg.Log
+	if logger == nil {
+		logger = slog.Default()
+	}
+	// Through slog, not the log package's unstructured stderr lines.
+	u.proxy.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
 	return u, nil
 }
 
