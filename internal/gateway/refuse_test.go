@@ -20,6 +20,7 @@ import (
 
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/pki/pkitest"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // refusalCase is a raw request the gateway refuses before any route, and
@@ -100,22 +101,14 @@ func TestLeanServerBackstopRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := e.g.newH1Server(e.g.Config().Server.HTTPS)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				if c.(*tls.Conn).Handshake() != nil {
-					c.Close()
-					return
-				}
-				_ = srv.ServeConn(c)
-			}()
+	testkit.Serve(t, ln, func(c net.Conn) {
+		if c.(*tls.Conn).Handshake() != nil {
+			c.Close()
+			return
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); srv.Close() })
+		_ = srv.ServeConn(c)
+	})
+	t.Cleanup(func() { srv.Close() })
 	for _, tt := range []refusalCase{
 		{name: "gzip transfer coding", raw: "POST /public/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n", status: 501, reason: "unsupported_transfer_encoding", event: "request_denied"},
 		{name: "chunked, then gzip", raw: "POST /public/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", status: 501, reason: "unsupported_transfer_encoding", event: "request_denied"},

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // start serves s on a loopback listener and returns its address.
@@ -25,27 +27,8 @@ func start(t *testing.T, s *Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_ = s.ServeConn(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		s.Close()
-		wg.Wait()
-	})
+	testkit.Serve(t, ln, func(c net.Conn) { _ = s.ServeConn(c) })
+	t.Cleanup(func() { s.Close() })
 	return ln.Addr().String()
 }
 

@@ -13,13 +13,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // forwardPath is one way a request reaches the upstream. Each types the
@@ -111,27 +112,8 @@ func newRawUpstream(t *testing.T, p *testPKI, raw string, then int) *rawUpstream
 	}
 	ru := &rawUpstream{url: &url.URL{Scheme: "https", Host: ln.Addr().String()}}
 	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1) // the accept loop is still counted: Add cannot race Wait
-			go func() {
-				defer wg.Done()
-				ru.serveConn(c.(*tls.Conn), raw, then, done)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		wg.Wait()
-	})
+	testkit.Serve(t, ln, func(c net.Conn) { ru.serveConn(c.(*tls.Conn), raw, then, done) })
+	t.Cleanup(func() { close(done) })
 	return ru
 }
 
@@ -441,60 +423,43 @@ func newRawH2Upstream(t *testing.T, p *testPKI, answer func(fr *http2.Framer, id
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
+	testkit.Serve(t, ln, func(c net.Conn) {
+		defer c.Close()
+		if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		if fr.WriteSettings() != nil {
+			return
+		}
+		var id uint32
+		for id == 0 {
+			f, err := fr.ReadFrame()
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
-					return
-				}
-				fr := http2.NewFramer(c, c)
-				if fr.WriteSettings() != nil {
-					return
-				}
-				var id uint32
-				for id == 0 {
-					f, err := fr.ReadFrame()
-					if err != nil {
-						return
-					}
-					if h, ok := f.(*http2.HeadersFrame); ok {
-						id = h.StreamID
-					}
-				}
-				if answer == nil {
-					return
-				}
-				var buf bytes.Buffer
-				enc := hpack.NewEncoder(&buf)
-				answer(fr, id, func(fields ...string) []byte {
-					buf.Reset()
-					for i := 0; i+1 < len(fields); i += 2 {
-						_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
-					}
-					return bytes.Clone(buf.Bytes())
-				})
-				select { // open unless answer closed it: only its frames may decide
-				case <-done:
-				case <-time.After(30 * time.Second):
-				}
-			}()
+			if h, ok := f.(*http2.HeadersFrame); ok {
+				id = h.StreamID
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		wg.Wait()
+		if answer == nil {
+			return
+		}
+		var buf bytes.Buffer
+		enc := hpack.NewEncoder(&buf)
+		answer(fr, id, func(fields ...string) []byte {
+			buf.Reset()
+			for i := 0; i+1 < len(fields); i += 2 {
+				_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+			}
+			return bytes.Clone(buf.Bytes())
+		})
+		select { // open unless answer closed it: only its frames may decide
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
 	})
+	t.Cleanup(func() { close(done) })
 	return &url.URL{Scheme: "https", Host: ln.Addr().String()}
 }
 
@@ -603,53 +568,37 @@ func tamperingRelay(t *testing.T, upstream string) *url.URL {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", upstream)
-			if err != nil {
-				c.Close()
-				return
-			}
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(s, c)
-				s.Close()
-			}()
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				tampered := false
-				for {
-					hdr := make([]byte, 5)
-					if _, err := io.ReadFull(s, hdr); err != nil {
-						return
-					}
-					rec := make([]byte, int(hdr[3])<<8|int(hdr[4]))
-					if _, err := io.ReadFull(s, rec); err != nil {
-						return
-					}
-					if hdr[0] == 23 && !tampered && len(rec) > 0 { // TLS 1.2: application data only after the handshake
-						rec[len(rec)-1] ^= 1
-						tampered = true
-					}
-					if _, err := c.Write(append(hdr, rec...)); err != nil {
-						return
-					}
-				}
-			}()
+	testkit.Serve(t, ln, func(c net.Conn) {
+		s, err := net.Dial("tcp", upstream)
+		if err != nil {
+			c.Close()
+			return
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+		up := make(chan struct{})
+		go func() { // client to upstream, as it is
+			defer close(up)
+			_, _ = io.Copy(s, c)
+			s.Close()
+		}()
+		defer func() { c.Close(); <-up }()
+		tampered := false
+		for { // upstream to client, record by record
+			hdr := make([]byte, 5)
+			if _, err := io.ReadFull(s, hdr); err != nil {
+				return
+			}
+			rec := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+			if _, err := io.ReadFull(s, rec); err != nil {
+				return
+			}
+			if hdr[0] == 23 && !tampered && len(rec) > 0 { // TLS 1.2: application data only after the handshake
+				rec[len(rec)-1] ^= 1
+				tampered = true
+			}
+			if _, err := c.Write(append(hdr, rec...)); err != nil {
+				return
+			}
+		}
 	})
 	return &url.URL{Scheme: "https", Host: ln.Addr().String()}
 }

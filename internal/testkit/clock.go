@@ -1,5 +1,5 @@
 // Package testkit holds what tests across packages share: an injectable
-// clock. Only _test.go files import it.
+// clock and an accept loop. Only _test.go files import it.
 package testkit
 
 import (
