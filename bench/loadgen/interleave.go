@@ -37,7 +37,8 @@ type interleaveTarget struct {
 
 	workers []chan *sliceRun
 
-	mu      sync.Mutex
+	// The results so far, written by run between slices (no worker runs
+	// then) and read by result after the last.
 	lat     []time.Duration
 	rps     []float64 // per measured slice
 	cpuUs   []float64 // target CPU µs per request, per measured slice
@@ -164,8 +165,6 @@ func (t *interleaveTarget) run(ctx context.Context, d time.Duration, measured bo
 	if !measured {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	in, all := sl.in.Load(), sl.in.Load()+sl.out.Load()
 	secs := d.Seconds()
 	t.rps = append(t.rps, round1(float64(in)/secs))
