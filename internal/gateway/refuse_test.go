@@ -248,8 +248,8 @@ func counter(t *testing.T, e *env, which, route, label string) float64 {
 
 // TestShutdownClosesSilentConns: a connection that never sends a byte
 // does not hold Shutdown for read_header_timeout (net/http's server, for
-// HTTP/2, and the lean server's, for HTTP/1.x), while a request in flight
-// is still answered.
+// HTTP/2, and the lean server's, for HTTP/1.x): it is closed when its
+// 5 s grace ends; a request in flight is still answered.
 func TestShutdownClosesSilentConns(t *testing.T) {
 	e := newEnv(t, map[string]any{"ReadHeaderTimeout": "1h", "IdleTimeout": "1h"})
 	release, arrived := make(chan struct{}), make(chan struct{})

@@ -296,13 +296,56 @@ func TestRefuseWriteDeadline(t *testing.T) {
 	}
 }
 
-// TestShutdownClosesConnsWithoutRequest: a new conn that has sent
-// nothing, and a kept-alive one between requests, are closed by Shutdown
-// at once (ReadHeaderTimeout and IdleTimeout are an hour); a conn whose
-// request has started (a partial header block) is served to its end,
-// with Connection: close, before Shutdown returns.
+// TestShutdownClosesConnsWithoutRequest: a kept-alive conn between
+// requests is closed by Shutdown at once, a new conn that has sent
+// nothing once its grace has passed (ReadHeaderTimeout and IdleTimeout
+// are an hour); a conn whose request has started (a partial header
+// block) is served to its end, with Connection: close, before Shutdown
+// returns.
+// TestShutdownServesRequestOnNewConn: a request that arrives on a new
+// conn after Shutdown has begun, within the conn's grace, is served (with
+// Connection: close), not lost: a client does not retry a request that
+// failed on a fresh connection.
+func TestShutdownServesRequestOnNewConn(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: time.Hour, NewConnGrace: time.Hour}
+	addr := start(t, s)
+	c, br := dial(t, addr)
+	deadline := time.Now().Add(5 * time.Second)
+	for !func() bool { // the conn waits for its first request
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for c := range s.conns {
+			return c.state.Load() == stateNew
+		}
+		return false
+	}() {
+		if time.Now().After(deadline) {
+			t.Fatal("the conn does not wait for its request")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	for !s.shutdown.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	send(t, c, "GET /late HTTP/1.1\r\nHost: a\r\n\r\n")
+	res, body := readResponse(t, br, "GET")
+	if res.StatusCode != 200 || !strings.HasPrefix(body, "GET /late") || !res.Close {
+		t.Fatalf("request on a new conn during Shutdown: %d %q %v", res.StatusCode, body, res.Header)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}
+
 func TestShutdownClosesConnsWithoutRequest(t *testing.T) {
-	s := &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: time.Hour, IdleTimeout: time.Hour}
+	s := &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: time.Hour, IdleTimeout: time.Hour, NewConnGrace: 100 * time.Millisecond}
 	addr := start(t, s)
 	_, silentBr := dial(t, addr)
 	kept, keptBr := dial(t, addr)
@@ -311,7 +354,7 @@ func TestShutdownClosesConnsWithoutRequest(t *testing.T) {
 	partial, partialBr := dial(t, addr)
 	send(t, partial, "GET /partial HTTP/1.1\r\n")
 	// Wait until the server has the partial request's first byte (its
-	// conn active) and the other two are waiting (idle).
+	// conn active) and the other two are waiting (new and idle).
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		active, idle := 0, 0
@@ -320,7 +363,7 @@ func TestShutdownClosesConnsWithoutRequest(t *testing.T) {
 			switch c.state.Load() {
 			case stateActive:
 				active++
-			case stateIdle:
+			case stateIdle, stateNew:
 				idle++
 			}
 		}

@@ -46,6 +46,10 @@ import (
 	"github.com/wardengw/warden/internal/deadline"
 )
 
+// DefaultNewConnGrace is Server.NewConnGrace's default: net/http's
+// grace for a new connection at Shutdown.
+const DefaultNewConnGrace = 5 * time.Second
+
 // DefaultWatchDelay is how long a request runs before its connection is
 // watched for the client going away, when Server.WatchDelay is zero.
 const DefaultWatchDelay = 50 * time.Millisecond
@@ -116,6 +120,10 @@ type Server struct {
 	Refuse func(w http.ResponseWriter, r *http.Request, why Refusal)
 	// WatchDelay: see DefaultWatchDelay.
 	WatchDelay time.Duration
+	// NewConnGrace is how long from its accept Shutdown leaves a new
+	// connection to send its first request; zero means
+	// DefaultNewConnGrace.
+	NewConnGrace time.Duration
 	// Log receives handler panics; nil means slog.Default().
 	Log *slog.Logger
 
@@ -181,14 +189,18 @@ func (s *Server) untrack(c *conn) {
 	}
 }
 
-// Conn states, for Shutdown: only an idle conn may be closed by it. A
-// conn is idle while it waits for the first byte of a request, on a new
-// conn as on a kept-alive one (see serve); active from that byte to the
-// end of the response.
+// Conn states, for Shutdown. A conn is new while it waits for the first
+// byte of its first request, idle while it waits for the next one, active
+// from that byte to the end of the response. Shutdown closes an idle
+// conn at once and a new one once NewConnGrace has passed since its
+// accept: its request may be on the way (with TLS 1.3 it often comes
+// with the handshake's last flight), and a client does not retry a
+// request that failed on a fresh connection.
 const (
 	stateActive int32 = iota
 	stateIdle
-	stateClosed // closed by Shutdown while idle
+	stateNew
+	stateClosed // closed by Shutdown while idle or new
 )
 
 // setIdle marks c as waiting for a request; false if the server is
@@ -200,23 +212,45 @@ func (s *Server) setIdle(c *conn) bool {
 	return !s.shutdown.Load()
 }
 
+// setNew marks c, accepted at created, as waiting for its first request;
+// during Shutdown it is then closed once the grace has passed.
+func (s *Server) setNew(c *conn) {
+	c.state.Store(stateNew)
+	if s.shutdown.Load() {
+		s.expireNew(c)
+	}
+}
+
+// expireNew closes c when its grace ends, unless a request has started
+// on it by then.
+func (s *Server) expireNew(c *conn) {
+	grace := s.NewConnGrace
+	if grace <= 0 {
+		grace = DefaultNewConnGrace
+	}
+	time.AfterFunc(max(time.Until(c.created.Add(grace)), 0), func() {
+		if c.state.CompareAndSwap(stateNew, stateClosed) {
+			c.rwc.Close()
+		}
+	})
+}
+
 // setActive marks c as serving a request whose first byte it has read;
 // false if Shutdown closed it meanwhile.
 func (s *Server) setActive(c *conn) bool {
-	return c.state.CompareAndSwap(stateIdle, stateActive)
+	return c.state.CompareAndSwap(stateIdle, stateActive) || c.state.CompareAndSwap(stateNew, stateActive)
 }
 
-// Shutdown stops serving new requests: connections that wait for a
-// request (kept alive between two, or new and not sent a byte yet) are
-// closed at once, active ones after their response, which then carries
-// Connection: close. A request whose first byte has arrived is served to
-// its end (its header block within ReadHeaderTimeout, as always). Unlike
-// net/http, which gives a new connection 5 s to send its first byte, a
-// new connection is not waited for: Shutdown follows the listener's
-// close, so a client that connected just before it races with it as a
-// kept-alive one's next request does. It returns when all connections
-// are closed, or ctx's error when ctx ends first (connections still open
-// are then left to Close).
+// Shutdown stops serving new requests: connections kept alive between
+// two requests are closed at once, active ones after their response,
+// which then carries Connection: close, and new ones that have not sent
+// a byte once NewConnGrace has passed since their accept (as net/http's
+// Shutdown treats them); a request that starts on a new connection within
+// the grace is served, with Connection: close. A request whose first byte
+// has arrived is served to its end (its header block within
+// ReadHeaderTimeout, as always). It returns when all connections are
+// closed, or ctx's error when ctx ends first (connections still open are
+// then left to Close).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown.Store(true)
@@ -228,6 +262,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		if c.state.CompareAndSwap(stateIdle, stateClosed) {
 			c.rwc.Close()
+		} else if c.state.Load() == stateNew {
+			s.expireNew(c)
 		}
 	}
 	s.mu.Unlock()
@@ -280,7 +316,8 @@ type conn struct {
 	hbuf   []byte // the response's header block, built at WriteHeader
 	held   []byte // response body held back before the header block is written
 
-	state    atomic.Int32 // stateActive, stateIdle or stateClosed
+	state    atomic.Int32 // stateActive, stateIdle, stateNew or stateClosed
+	created  time.Time    // accepted (ServeConn called)
 	watch    *time.Timer  // starts the client-gone watch (see connReader)
 	lastPOST bool
 	hijacked bool
@@ -328,7 +365,7 @@ var (
 )
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, rwc: nc, remote: nc.RemoteAddr().String()}
+	c := &conn{s: s, rwc: nc, remote: nc.RemoteAddr().String(), created: time.Now()}
 	c.cr.c = c
 	c.cr.cond.L = &c.cr.mu
 	c.cr.limit = -1
@@ -377,18 +414,20 @@ func (c *conn) serve() {
 	for first := true; ; first = false {
 		var start time.Time
 		if c.br.Buffered() == 0 {
-			// Wait for the next request's first byte as an idle conn, which
-			// Shutdown closes: on a new conn within the header timeout
-			// (which the request's header block must then fit in, as with
-			// net/http), on a kept-alive one within the idle timeout.
-			if !c.s.setIdle(c) {
-				return
-			}
+			// Wait for the request's first byte: on a new conn within the
+			// header timeout (which the request's header block must then
+			// fit in, as with net/http), on a kept-alive one within the
+			// idle timeout, as an idle conn that Shutdown closes.
 			if first {
 				start = time.Now()
 				if d := c.s.readHeaderTimeout(); d > 0 {
 					c.setReadDeadline(start.Add(d))
+				} else {
+					c.setReadDeadline(time.Time{})
 				}
+				c.s.setNew(c)
+			} else if !c.s.setIdle(c) {
+				return
 			} else if d := c.s.idleTimeout(); d > 0 {
 				c.extendReadDeadline(time.Now(), d)
 			} else {
