@@ -141,10 +141,18 @@ func readErrorDetail(err error) string {
 		return "malformed header field"
 	case strings.HasPrefix(msg, "too many Host headers"):
 		return "repeated Host header"
-	case strings.Contains(msg, "Content-Length"):
+	case strings.HasPrefix(msg, "bad Content-Length"), strings.HasPrefix(msg, "invalid empty Content-Length"),
+		strings.HasPrefix(msg, "http: message cannot contain multiple Content-Length"):
 		return "invalid Content-Length"
-	case strings.Contains(msg, "transfer encoding"):
-		return "invalid Transfer-Encoding"
 	}
 	return "malformed request"
+}
+
+// isUnsupportedTE reports http.ReadRequest's refusal of a transfer coding
+// (net/http's unexported unsupportedTEError, which its server answers
+// with 501). Only the start of the message is matched: the rest quotes
+// the client's field, which must not choose the answer.
+func isUnsupportedTE(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unsupported transfer encoding:") || strings.HasPrefix(msg, "too many transfer encodings:")
 }

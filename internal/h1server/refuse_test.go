@@ -112,6 +112,9 @@ func TestRefuse(t *testing.T) {
 		{name: "bad Host, HEAD", raw: "HEAD /x HTTP/1.1\r\nHost: a b\r\n\r\n", method: "HEAD", status: 400, reason: ReasonMalformedRequest, parsed: true, proto: "HTTP/1.1"},
 		{name: "bad Host, HTTP/1.0", raw: "GET /x HTTP/1.0\r\nHost: a/b\r\n\r\n", status: 400, reason: ReasonMalformedRequest, parsed: true, proto: "HTTP/1.0"},
 		{name: "gzip", raw: "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", status: 501, reason: ReasonUnsupportedTransferEncoding},
+		{name: "two Transfer-Encoding fields", raw: "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", status: 501, reason: ReasonUnsupportedTransferEncoding},
+		// The client's bytes, quoted in the parse error, choose nothing.
+		{name: "request line naming a refusal", raw: "GET /x unsupported transfer encoding\r\nHost: a\r\n\r\n", status: 400, reason: ReasonMalformedRequest},
 		{name: "unknown Expect", method: "POST", raw: "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: magic\r\n\r\nabc", status: 417, reason: ReasonExpectationFailed, parsed: true, proto: "HTTP/1.1"},
 		{name: "HTTP/2.0", raw: "GET /x HTTP/2.0\r\nHost: a\r\n\r\n", status: 505, reason: ReasonHTTPVersionNotSupported, parsed: true, proto: "HTTP/2.0"},
 		{name: "HTTP/0.9", raw: "GET /x HTTP/0.9\r\n\r\n", status: 505, reason: ReasonHTTPVersionNotSupported, parsed: true, proto: "HTTP/0.9"},

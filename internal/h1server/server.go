@@ -36,7 +36,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -496,7 +495,7 @@ func (c *conn) serveOne(start time.Time) bool {
 			c.refuse(w, nil, Refusal{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: ReasonHeadersTooLarge,
 				Detail: "the request headers exceed the limit"}, "")
 		case isCommonNetReadError(err):
-		case strings.Contains(err.Error(), "unsupported transfer encoding"):
+		case isUnsupportedTE(err):
 			c.refuse(w, nil, Refusal{Status: http.StatusNotImplemented, Reason: ReasonUnsupportedTransferEncoding,
 				Detail: "unsupported transfer encoding"}, "Unsupported transfer encoding")
 		default:
