@@ -710,3 +710,30 @@ func TestHandlerContentLengthPlainDigitsOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderBudgetExact: a request line and header block of exactly the
+// budget (MaxHeaderBytes plus net/http's 4096 bytes of slack) is served
+// and one byte more is 431, on a new conn (whose first read may buffer
+// the block before the budget is set) and on a kept-alive one.
+func TestHeaderBudgetExact(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(echo), MaxHeaderBytes: 1000}
+	addr := start(t, s)
+	budget := int(s.maxHeaderBytes())
+	for _, tt := range []struct {
+		extra, status int
+	}{{0, 200}, {1, 431}} {
+		for _, kept := range []bool{false, true} {
+			c, br := dial(t, addr)
+			if kept {
+				send(t, c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+				readResponse(t, br, "GET")
+			}
+			head := "GET /x HTTP/1.1\r\nHost: a\r\nX-Pad: "
+			req := head + strings.Repeat("p", budget+tt.extra-len(head)-len("\r\n\r\n")) + "\r\n\r\n"
+			send(t, c, req)
+			if res, _ := readResponse(t, br, "GET"); res.StatusCode != tt.status {
+				t.Errorf("%d bytes (budget %d), kept-alive %v: %d, want %d", len(req), budget, kept, res.StatusCode, tt.status)
+			}
+		}
+	}
+}
