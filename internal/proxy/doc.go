@@ -48,7 +48,10 @@
 // response off; it gets the same reason's audit event and count, with
 // "phase": "body" (bodyFailed). A pooled connection the upstream closed
 // while idle is resent on a new one only when that is safe (replayable):
-// a request whose bytes may have reached the upstream is never resent.
+// a request that is not replayable is never resent, and on the lean
+// transport neither is one whose response was tampered with
+// (*ProtocolError); net/http's transport resends a replayable request
+// whose response's first byte it could not read, tampered or not.
 //
 // Each upstream keeps verified connections alive, so a handshake (and its
 // verification) is paid once per connection, not once per request. The hop

@@ -56,11 +56,18 @@ func (e closedError) Unwrap() error { return e.err }
 // connection. ioErr says whether err is the connection's own failure
 // (the upstream closed or reset it) rather than a parser's verdict on the
 // bytes it sent. A timeout, or an alert the upstream sent, is left as it
-// is: classify has its reasons. An alert the gateway raised (a TLS record
+// is: classify has its reasons. A TLS record header crypto/tls refuses is
+// a protocol error. An alert the gateway raised (a TLS record
 // that failed its integrity check, an unexpected message) is a protocol
 // error whatever the reader: crypto/tls reports it as a *net.OpError with
 // Op "local error".
 func readFailure(err error, ioErr bool) error {
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		// On an established connection, a record header crypto/tls
+		// refuses (a wrong version, an oversized length) is bytes altered
+		// or injected on the hop, not a failed handshake.
+		return &ProtocolError{Err: err}
+	}
 	if isTimeout(err) || isTLSFailure(err) {
 		return err
 	}
@@ -119,6 +126,13 @@ func (u *Upstream) classify(err error) policy.Problem {
 		p.Fields["verify_reason"] = vr
 		return p
 	}
+	// Before the handshake check: a record crypto/tls refused on an
+	// established connection is typed a protocol error (readFailure).
+	if _, ok := errors.AsType[*ProtocolError](err); ok {
+		p.Reason, p.Event = ReasonProtocolError, ReasonProtocolError
+		p.Detail = "the upstream service sent an invalid response"
+		return p
+	}
 	if isTLSFailure(err) {
 		p.Reason, p.Event = ReasonTLSHandshakeFailed, ReasonTLSHandshakeFailed
 		return p
@@ -126,11 +140,6 @@ func (u *Upstream) classify(err error) policy.Problem {
 	if ne, ok := errors.AsType[net.Error](err); (ok && ne.Timeout()) || errors.Is(err, context.DeadlineExceeded) {
 		p.Status, p.Reason, p.Event = http.StatusGatewayTimeout, ReasonTimeout, ReasonTimeout
 		p.Detail = "the upstream service did not answer in time"
-		return p
-	}
-	if _, ok := errors.AsType[*ProtocolError](err); ok {
-		p.Reason, p.Event = ReasonProtocolError, ReasonProtocolError
-		p.Detail = "the upstream service sent an invalid response"
 		return p
 	}
 	_, closed := errors.AsType[closedError](err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -560,9 +561,11 @@ func FuzzResponseFailureTyped(f *testing.F) {
 }
 
 // tamperingRelay is a man in the middle on the hop without the upstream's
-// key: it relays a TLS 1.2 connection and flips a bit in the first
-// application-data record the upstream sends (the response).
-func tamperingRelay(t *testing.T, upstream string) *url.URL {
+// key: it relays a TLS 1.2 connection and alters the nth application-data
+// record the upstream sends (a response each): a bit of its content
+// (header false), which fails the record's integrity check, or its
+// version bytes (header true), which fail its header's check.
+func tamperingRelay(t *testing.T, upstream string, nth int, header bool) *url.URL {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -581,7 +584,7 @@ func tamperingRelay(t *testing.T, upstream string) *url.URL {
 			s.Close()
 		}()
 		defer func() { c.Close(); <-up }()
-		tampered := false
+		seen := 0
 		for { // upstream to client, record by record
 			hdr := make([]byte, 5)
 			if _, err := io.ReadFull(s, hdr); err != nil {
@@ -591,9 +594,12 @@ func tamperingRelay(t *testing.T, upstream string) *url.URL {
 			if _, err := io.ReadFull(s, rec); err != nil {
 				return
 			}
-			if hdr[0] == 23 && !tampered && len(rec) > 0 { // TLS 1.2: application data only after the handshake
-				rec[len(rec)-1] ^= 1
-				tampered = true
+			if hdr[0] == 23 && len(rec) > 0 { // TLS 1.2: application data only after the handshake
+				if seen++; seen == nth && header {
+					hdr[1], hdr[2] = 0x03, 0x01 // TLS 1.0's version
+				} else if seen == nth {
+					rec[len(rec)-1] ^= 1
+				}
 			}
 			if _, err := c.Write(append(hdr, rec...)); err != nil {
 				return
@@ -608,16 +614,49 @@ func tamperingRelay(t *testing.T, upstream string) *url.URL {
 // the alert as the cause, for whoever looks for tampering on the hop.
 func TestTamperedRecord(t *testing.T) {
 	p := newPKI(t)
-	for _, fp := range forwardPaths {
-		t.Run(fp.name, func(t *testing.T) {
-			b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.TLS.MaxVersion = tls.VersionTLS12 }, nil)
-			u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String()), 0)
-			e := newEnv()
-			rec := fp.serve(u, e, "GET", "/x", "")
-			wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, "bad record MAC")
-			if strings.Contains(rec.Body.String(), "hello") {
-				t.Fatalf("the tampered response reached the client: %q", rec.Body)
-			}
-		})
+	for _, tt := range []struct {
+		name   string
+		header bool
+		cause  string
+	}{{"content", false, "bad record MAC"}, {"record header", true, "record with version"}} {
+		for _, fp := range forwardPaths {
+			t.Run(tt.name+"/"+fp.name, func(t *testing.T) {
+				b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.TLS.MaxVersion = tls.VersionTLS12 }, nil)
+				u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String(), 1, tt.header), 0)
+				e := newEnv()
+				rec := fp.serve(u, e, "GET", "/x", "")
+				wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, tt.cause)
+				if strings.Contains(rec.Body.String(), "hello") {
+					t.Fatalf("the tampered response reached the client: %q", rec.Body)
+				}
+			})
+		}
+	}
+}
+
+// TestTamperedRecordOnPooledConn: tampering with the response on a
+// pooled connection is reported too, and the request is not sent again
+// on a new connection (which would hide the tampering). The lean
+// transport only: net/http's resends a replayable request whose
+// response's first byte it could not read, and stdTransport cannot stop
+// it (see docs/configuration.md).
+func TestTamperedRecordOnPooledConn(t *testing.T) {
+	p := newPKI(t)
+	for _, header := range []bool{false, true} {
+		for _, fp := range forwardPaths[:2] {
+			t.Run(fmt.Sprintf("header %v/%s", header, fp.name), func(t *testing.T) {
+				b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.TLS.MaxVersion = tls.VersionTLS12 }, nil)
+				u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String(), 2, header), 0)
+				if rec := fp.serve(u, newEnv(), "GET", "/first", ""); rec.Code != http.StatusOK {
+					t.Fatalf("first request: %d", rec.Code)
+				}
+				e := newEnv()
+				rec := fp.serve(u, e, "GET", "/x", "")
+				wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, "")
+				if n := b.hits.Load(); n != 2 {
+					t.Fatalf("the upstream got %d requests, want 2 (no resend)", n)
+				}
+			})
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -67,7 +68,8 @@ func (x *stdExchange) failure(err error) error {
 	// one only for a request that is safe to replay; for another, it
 	// reports errServerClosedIdle, whose text is all there is to match
 	// (transport.go: "http: server closed idle connection").
-	if isIOError(err) || err.Error() == "http: server closed idle connection" {
+	_, badRecord := errors.AsType[tls.RecordHeaderError](err)
+	if isIOError(err) || badRecord || err.Error() == "http: server closed idle connection" {
 		return readFailure(err, true)
 	}
 	return err
