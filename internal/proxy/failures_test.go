@@ -200,6 +200,7 @@ func TestUpstreamProtocolError(t *testing.T) {
 		{name: "status above 599", raw: "HTTP/1.1 600 Odd\r\nX-Leak: upstream\r\nContent-Length: 4\r\n\r\nevil", cause: "outside 100-599"},
 		{name: "status below 100", raw: "HTTP/1.1 099 Odd\r\nX-Leak: upstream\r\nContent-Length: 4\r\n\r\nevil", cause: "outside 100-599"},
 		{name: "switch without an upgrade request", raw: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: evil\r\nConnection: upgrade\r\n\r\n", cause: "switch"},
+		{name: "bare switch without an upgrade request", raw: "HTTP/1.1 101 Switching Protocols\r\n\r\n", cause: "switch"},
 		// net/http's transport passes interim responses to ReverseProxy,
 		// which forwards them all: an upstream may send 1xx answers until
 		// its header timeout, as it may stream a body (left as it is).

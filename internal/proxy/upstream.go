@@ -339,7 +339,7 @@ func checkSwitch(res *http.Response) error {
 			return &ProtocolError{Err: fmt.Errorf("upstream switched to an invalid protocol %q", got)}
 		}
 	}
-	if !isASCII(want) || !strings.EqualFold(want, got) { // both ASCII: an ASCII case fold
+	if want == "" || !isASCII(want) || !strings.EqualFold(want, got) { // both ASCII: an ASCII case fold
 		return &ProtocolError{Err: fmt.Errorf("upstream switched to protocol %q when %q was requested", got, want)}
 	}
 	return nil
@@ -369,13 +369,14 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF && !b.reported {
 		b.reported = true
+		typed := err
 		if !upstreamFailure(err) {
 			// net/http's transport (the lean one types its own).
-			err = stdBodyFailure(err)
+			typed = stdBodyFailure(err)
 		}
-		b.u.bodyFailed(b.req, b.status, err)
+		b.u.bodyFailed(b.req, b.status, typed)
 	}
-	return n, err
+	return n, err // as read: ReverseProxy tells a client's cancellation by it
 }
 
 // bufferPool recycles ReverseProxy's 32 KiB copy buffers.
