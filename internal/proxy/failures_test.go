@@ -419,6 +419,12 @@ func TestClosedPooledConnection(t *testing.T) {
 // encoder): a broken server, frame by frame. A nil answer closes the
 // connection instead.
 func newRawH2Upstream(t *testing.T, p *testPKI, answer func(fr *http2.Framer, id uint32, hdr func(...string) []byte)) *url.URL {
+	return rawH2Upstream(t, p, answer, false)
+}
+
+// rawH2Upstream is newRawH2Upstream, closing the connection right after
+// answer when closeAfter is set.
+func rawH2Upstream(t *testing.T, p *testPKI, answer func(fr *http2.Framer, id uint32, hdr func(...string) []byte), closeAfter bool) *url.URL {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{p.good.TLS()}, NextProtos: []string{"h2"}})
 	if err != nil {
@@ -456,6 +462,9 @@ func newRawH2Upstream(t *testing.T, p *testPKI, answer func(fr *http2.Framer, id
 			}
 			return bytes.Clone(buf.Bytes())
 		})
+		if closeAfter {
+			return
+		}
 		select { // open unless answer closed it: only its frames may decide
 		case <-done:
 		case <-time.After(30 * time.Second):
@@ -469,6 +478,29 @@ func newRawH2Upstream(t *testing.T, p *testPKI, answer func(fr *http2.Framer, id
 // client), a response it refuses is upstream_protocol_error too, and an
 // upstream that closes the connection or resets the stream before
 // answering upstream_connection_closed.
+// TestHTTP2UpstreamGoAwayInBody: an HTTP/2 upstream that sends GOAWAY
+// and closes the connection in the middle of a response body (a restart
+// not done gracefully enough) has closed the connection: the cut-off
+// response is recorded as upstream_connection_closed, not as a protocol
+// error, which would read as tampering.
+func TestHTTP2UpstreamGoAwayInBody(t *testing.T) {
+	p := newPKI(t)
+	target := rawH2Upstream(t, p, func(fr *http2.Framer, id uint32, hdr func(...string) []byte) {
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hdr(":status", "200", "content-length", "10"), EndHeaders: true})
+		_ = fr.WriteData(id, false, []byte("hello"))
+		_ = fr.WriteGoAway(id, http2.ErrCodeNo, nil)
+	}, true)
+	u := forwardPaths[2].upstream(t, p, target, 0)
+	e := newEnv()
+	rec := forwardPaths[2].serve(u, e, "GET", "/x", "")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if ev := e.onlyEvent(t, ReasonConnectionClosed); ev.Fields["phase"] != "body" {
+		t.Fatalf("audit event %+v", ev)
+	}
+}
+
 func TestHTTP2UpstreamFailures(t *testing.T) {
 	p := newPKI(t)
 	headers := func(fr *http2.Framer, id uint32, block []byte) {

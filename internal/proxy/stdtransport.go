@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"sync/atomic"
 )
 
@@ -80,6 +81,11 @@ func (x *stdExchange) failure(err error) error {
 func stdBodyFailure(err error) error {
 	if se, ok := errors.AsType[h2StreamError](err); ok {
 		return se.failure(err)
+	}
+	if strings.HasPrefix(err.Error(), "http2: server sent GOAWAY and closed the connection") {
+		// net/http's unexported http2GoAwayError, whose text is all there
+		// is to match: the upstream went away, it sent nothing invalid.
+		return closedError{err}
 	}
 	return readFailure(err, isIOError(err))
 }
