@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -16,11 +17,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/wardengw/warden/internal/policy"
 	"github.com/wardengw/warden/internal/testkit"
 )
 
@@ -692,4 +695,64 @@ func TestTamperedRecordOnPooledConn(t *testing.T) {
 			})
 		}
 	}
+}
+
+// cancelOnWrite is a client that goes away once the first bytes of the
+// response have reached it.
+type cancelOnWrite struct {
+	*recorder
+	cancel context.CancelFunc
+}
+
+func (c cancelOnWrite) Write(b []byte) (int, error) {
+	n, err := c.recorder.Write(b)
+	c.cancel()
+	return n, err
+}
+
+// TestClientFailuresNotBlamedOnUpstream: on net/http's transport, which
+// streams, the client's own failures are not recorded as the upstream's:
+// a request body that fails while being sent is not
+// upstream_connection_closed, and a client that goes away in the middle
+// of the response leaves no upstream_* event (body phase).
+func TestClientFailuresNotBlamedOnUpstream(t *testing.T) {
+	p := newPKI(t)
+	fp := forwardPaths[2]
+	t.Run("request body fails", func(t *testing.T) {
+		b := newBackend(t, p.good.TLS(), nil, func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
+		u := fp.upstream(t, p, b.url(t), 0)
+		e := newEnv()
+		r := e.request("POST", "https://gw.example/x", "192.0.2.1:1234")
+		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+		r.Body = io.NopCloser(io.MultiReader(strings.NewReader("part"), iotest.ErrReader(io.ErrUnexpectedEOF)))
+		r.ContentLength = -1
+		rec := &recorder{ResponseRecorder: httptest.NewRecorder()}
+		u.ServeHTTP(rec, r)
+		for _, ev := range e.sink.Events() {
+			if ev.Reason == ReasonConnectionClosed || ev.Reason == ReasonProtocolError {
+				t.Fatalf("the client's body failure blamed on the upstream: %+v", ev)
+			}
+		}
+	})
+	t.Run("client gone mid-response", func(t *testing.T) {
+		b := newBackend(t, p.good.TLS(), nil, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "hello")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		})
+		u := fp.upstream(t, p, b.url(t), 0)
+		e := newEnv()
+		ctx, cancel := context.WithCancel(context.Background())
+		r := e.request("GET", "https://gw.example/x", "192.0.2.1:1234")
+		r = r.WithContext(policy.WithExchange(ctx, policy.ExchangeOf(r)))
+		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+		rec := &recorder{ResponseRecorder: httptest.NewRecorder()}
+		u.ServeHTTP(cancelOnWrite{rec, cancel}, r)
+		if rec.Body.String() != "hello" {
+			t.Fatalf("body %q", rec.Body)
+		}
+		if evs := e.sink.Events(); len(evs) != 0 {
+			t.Fatalf("a client gone mid-response recorded as %+v", evs)
+		}
+	})
 }
