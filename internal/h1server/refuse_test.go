@@ -313,38 +313,16 @@ func TestShutdownServesRequestOnNewConn(t *testing.T) {
 	s := &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: time.Hour, NewConnGrace: time.Hour}
 	addr := start(t, s)
 	c, br := dial(t, addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for !func() bool { // the conn waits for its first request
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for c := range s.conns {
-			return c.state.Load() == stateNew
-		}
-		return false
-	}() {
-		if time.Now().After(deadline) {
-			t.Fatal("the conn does not wait for its request")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "the conn waits for its first request", func() bool { return countStates(s)[stateNew] == 1 })
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(context.Background()) }()
-	for !s.shutdown.Load() {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "Shutdown has begun", s.shutdown.Load)
 	send(t, c, "GET /late HTTP/1.1\r\nHost: a\r\n\r\n")
 	res, body := readResponse(t, br, "GET")
 	if res.StatusCode != 200 || !strings.HasPrefix(body, "GET /late") || !res.Close {
 		t.Fatalf("request on a new conn during Shutdown: %d %q %v", res.StatusCode, body, res.Header)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Shutdown did not return")
-	}
+	wantShutdownDone(t, done)
 }
 
 func TestShutdownClosesConnsWithoutRequest(t *testing.T) {
@@ -358,27 +336,10 @@ func TestShutdownClosesConnsWithoutRequest(t *testing.T) {
 	send(t, partial, "GET /partial HTTP/1.1\r\n")
 	// Wait until the server has the partial request's first byte (its
 	// conn active) and the other two are waiting (new and idle).
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		active, idle := 0, 0
-		s.mu.Lock()
-		for c := range s.conns {
-			switch c.state.Load() {
-			case stateActive:
-				active++
-			case stateIdle, stateNew:
-				idle++
-			}
-		}
-		s.mu.Unlock()
-		if active == 1 && idle == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d active, %d idle conns", active, idle)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "1 active conn and 2 waiting", func() bool {
+		n := countStates(s)
+		return n[stateActive] == 1 && n[stateIdle]+n[stateNew] == 2
+	})
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(context.Background()) }()
 	wantClosed(t, silentBr)
@@ -393,6 +354,33 @@ func TestShutdownClosesConnsWithoutRequest(t *testing.T) {
 	if res.StatusCode != 200 || !strings.HasPrefix(body, "GET /partial") || !res.Close {
 		t.Fatalf("in-flight request: %d %q %v", res.StatusCode, body, res.Header)
 	}
+	wantShutdownDone(t, done)
+}
+
+// countStates counts s's conns by state.
+func countStates(s *Server) map[int32]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := map[int32]int{}
+	for c := range s.conns {
+		n[c.state.Load()]++
+	}
+	return n
+}
+
+// waitUntil polls cond, which another goroutine makes true, for 5 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not so after 5 s: %s", what)
+		}
+	}
+}
+
+// wantShutdownDone waits for Shutdown's result on done: nil, within 5 s.
+func wantShutdownDone(t *testing.T, done <-chan error) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
