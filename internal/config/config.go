@@ -192,6 +192,9 @@ type Upstream struct {
 	MaxConns              int           `yaml:"max_conns"`
 	// HTTP2 speaks HTTP/2 to the upstream when it offers it (ALPN).
 	HTTP2 bool `yaml:"http2"`
+	// ForwardHeaders are the forwarding fields the gateway sets on requests
+	// to this upstream; nil (absent) means all of them, an empty list none.
+	ForwardHeaders *[]string `yaml:"forward_headers"`
 }
 
 // Route maps host + path prefix + methods to an upstream through an

@@ -182,6 +182,10 @@ func TestErrors(t *testing.T) {
 			[]string{"warden.yaml:2:18: server.gc_heap_floor: must be from 0 (off) to 16GiB"}},
 		{"negative gc_heap_floor", "server:\n  gc_heap_floor: -1MiB\n" + base,
 			[]string{"warden.yaml:2:18: server.gc_heap_floor: expected a size"}},
+		{"unknown forwarding header", strings.Replace(base, "url: https://api.internal:8443\n", "url: https://api.internal:8443\n    forward_headers: [forwarded, x-real-ip]\n", 1),
+			[]string{`warden.yaml:8:34: upstreams[0].forward_headers[1]: unknown forwarding header "x-real-ip"`}},
+		{"forwarding header twice", strings.Replace(base, "url: https://api.internal:8443\n", "url: https://api.internal:8443\n    forward_headers: [forwarded, forwarded]\n", 1),
+			[]string{`warden.yaml:8:34: upstreams[0].forward_headers[1]: forwarding header "forwarded" is listed twice`}},
 		{"not yaml", "tls: [\n", []string{"warden.yaml"}},
 		{"empty", "", []string{"the file is empty"}},
 	}

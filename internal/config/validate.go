@@ -19,6 +19,7 @@ import (
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/pki/ca"
 	"github.com/wardengw/warden/internal/policy"
+	"github.com/wardengw/warden/internal/proxy"
 	"github.com/wardengw/warden/internal/tlsserver"
 )
 
@@ -353,6 +354,16 @@ func (v *validator) upstreams() map[string]*url.URL {
 		for j, pin := range u.Pins {
 			if _, err := pki.ParsePin(pin); err != nil {
 				v.errorf(fmt.Sprintf("%s.pins[%d]", p, j), "%v", err)
+			}
+		}
+		if u.ForwardHeaders != nil {
+			// The first entry that makes the list invalid, by position.
+			names := *u.ForwardHeaders
+			for j := range names {
+				if _, err := proxy.ParseForwardFields(names[:j+1]); err != nil {
+					v.errorf(fmt.Sprintf("%s.forward_headers[%d]", p, j), "%v", err)
+					break
+				}
 			}
 		}
 		if len(u.Pins) == 1 {

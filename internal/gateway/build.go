@@ -306,6 +306,13 @@ func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, 
 		MaxIdleConnsPerHost: u.MaxIdleConns, MaxConnsPerHost: u.MaxConns, TrustedProxies: trusted, HTTP2: u.HTTP2,
 		ReverseProxyOnly: reverseProxyOnly, Log: log,
 	}
+	if u.ForwardHeaders != nil {
+		send, err := proxy.ParseForwardFields(*u.ForwardHeaders)
+		if err != nil {
+			return nil, err
+		}
+		uc.OmitForward = proxy.ForwardAll &^ send
+	}
 	if u.CAFile != "" {
 		certs, err := config.LoadCerts(c.PathOf(u.CAFile))
 		if err != nil {

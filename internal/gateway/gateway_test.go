@@ -63,6 +63,81 @@ func TestProxiesOverHTTP1AndHTTP2(t *testing.T) {
 	}
 }
 
+// TestForwardHeadersConfig: an upstream's forward_headers choose the
+// forwarding fields it receives, over HTTP/1.1 and HTTP/2 and on both
+// forward paths; a client's own field of an omitted name never gets
+// through; a reload that drops the setting sends them all again.
+func TestForwardHeadersConfig(t *testing.T) {
+	fields := []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Request-Id"}
+	for _, std := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reverseproxy=%v", std), func(t *testing.T) {
+			e := newEnv(t, map[string]any{"ForwardHeaders": "[forwarded, x-request-id]", "ReverseProxyOnly": std})
+			received := func(h2 bool) http.Header {
+				t.Helper()
+				req, _ := http.NewRequest("GET", e.httpsURL("/public/f"), nil)
+				for _, k := range fields {
+					req.Header.Set(k, "client-chosen")
+				}
+				resp, err := e.clientWith(nil, h2).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var echo upstreamEcho
+				if err := json.NewDecoder(resp.Body).Decode(&echo); err != nil || resp.StatusCode != 200 {
+					t.Fatalf("status %d, %v", resp.StatusCode, err)
+				}
+				if got, want := echo.Header.Get("X-Request-Id"), resp.Header.Get("X-Request-Id"); want != "" && got != "" && got != want {
+					t.Errorf("upstream's X-Request-Id %q, the client's %q", got, want)
+				}
+				return echo.Header
+			}
+			for _, h2 := range []bool{false, true} {
+				h := received(h2)
+				for _, k := range fields {
+					v := h.Get(k)
+					switch k {
+					case "Forwarded":
+						if !strings.HasPrefix(v, "for=127.0.0.1;proto=https;host=") {
+							t.Errorf("h2=%v: Forwarded = %q", h2, v)
+						}
+					case "X-Request-Id":
+						if v == "" || v == "client-chosen" {
+							t.Errorf("h2=%v: X-Request-Id = %q", h2, v)
+						}
+					default:
+						if v != "" {
+							t.Errorf("h2=%v: %s = %q, want it left out", h2, k, v)
+						}
+					}
+				}
+			}
+
+			e.writeConfig(map[string]any{"ForwardHeaders": ""})
+			if err := e.g.Reload("test"); err != nil {
+				t.Fatal(err)
+			}
+			h := received(false)
+			for _, k := range fields {
+				if v := h.Get(k); v == "" || v == "client-chosen" {
+					t.Errorf("after reload: %s = %q", k, v)
+				}
+			}
+
+			e.writeConfig(map[string]any{"ForwardHeaders": "[]"})
+			if err := e.g.Reload("test"); err != nil {
+				t.Fatal(err)
+			}
+			h = received(true)
+			for _, k := range fields {
+				if v := h.Get(k); v != "" {
+					t.Errorf("forward_headers []: %s = %q", k, v)
+				}
+			}
+		})
+	}
+}
+
 func TestDeniesCarryHSTSAndProblemJSON(t *testing.T) {
 	e := newEnv(t, nil)
 	tests := []struct {

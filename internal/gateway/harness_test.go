@@ -96,6 +96,9 @@ upstreams:
 {{- if .Pins}}
     pins: {{.Pins}}
 {{- end}}
+{{- with .ForwardHeaders}}
+    forward_headers: {{.}}
+{{- end}}
 routes:
   - name: public
     path_prefix: /public/

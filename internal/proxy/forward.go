@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
@@ -13,6 +14,50 @@ import (
 // spoofable are client-settable headers some upstreams read as the client's
 // address or the original URL. They are kept only from trusted proxies.
 var spoofable = []string{"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix"}
+
+// ForwardFields is a set of the fields the gateway sets on every request
+// to an upstream: who the client is, which host and scheme it asked for,
+// and the request's ID.
+type ForwardFields uint8
+
+// The fields of a ForwardFields set.
+const (
+	ForwardFor       ForwardFields = 1 << iota // X-Forwarded-For
+	ForwardHost                                // X-Forwarded-Host
+	ForwardProto                               // X-Forwarded-Proto
+	ForwardForwarded                           // Forwarded (RFC 7239)
+	ForwardRequestID                           // X-Request-Id
+
+	// ForwardAll is every field, the default.
+	ForwardAll = ForwardFor | ForwardHost | ForwardProto | ForwardForwarded | ForwardRequestID
+)
+
+// forwardNames are the fields' names in the config, in ForwardFields'
+// bit order, each its header field's name in lower case.
+var forwardNames = [...]string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-request-id"}
+
+// ParseForwardFields returns the set named by names, the config's
+// forward_headers list: each one of x-forwarded-for, x-forwarded-host,
+// x-forwarded-proto, forwarded and x-request-id, at most once.
+func ParseForwardFields(names []string) (ForwardFields, error) {
+	var set ForwardFields
+	for _, n := range names {
+		bit := ForwardFields(0)
+		for i, known := range forwardNames {
+			if n == known {
+				bit = 1 << i
+			}
+		}
+		switch {
+		case bit == 0:
+			return 0, fmt.Errorf("unknown forwarding header %q: one of x-forwarded-for, x-forwarded-host, x-forwarded-proto, forwarded, x-request-id", n)
+		case set&bit != 0:
+			return 0, fmt.Errorf("forwarding header %q is listed twice", n)
+		}
+		set |= bit
+	}
+	return set, nil
+}
 
 // rewrite is the ReverseProxy.Rewrite hook. ReverseProxy has already
 // removed hop-by-hop headers and the client's Forwarded/X-Forwarded-*
@@ -30,31 +75,34 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	in := pr.In.Header
-	setForwarded(h, in, trusted, peer, pr.In.Host)
+	setForwarded(h, in, trusted, peer, pr.In.Host, u.omit)
 
 	delete(h, "X-Request-Id")
-	if x := policy.ExchangeOf(pr.In); x != nil && x.ID != "" {
+	if x := policy.ExchangeOf(pr.In); x != nil && x.ID != "" && u.omit&ForwardRequestID == 0 {
 		h["X-Request-Id"] = []string{x.ID}
 	}
 }
 
+// forwardFields are the header fields forwardedValues computes, in its
+// order (and ForwardFields' bit order).
+var forwardFields = [4]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"}
+
 // setForwarded sets X-Forwarded-For/-Host/-Proto and RFC 7239 Forwarded
-// on out for a request from peer for host. The client leg is always HTTPS:
-// the gateway serves plain HTTP only as a redirect. From a trusted peer
-// the existing chains are kept and appended to.
-func setForwarded(out, in http.Header, trusted bool, peer netip.Addr, host string) {
+// on out for a request from peer for host, but for those in omit, which
+// are removed. The client leg is always HTTPS: the gateway serves plain
+// HTTP only as a redirect. From a trusted peer the existing chains are
+// kept and appended to.
+func setForwarded(out, in http.Header, trusted bool, peer netip.Addr, host string, omit ForwardFields) {
 	// One backing array for the four fields; the keys are canonical.
 	v := new([4]string)
 	forwardedValues(v, in, trusted, peer, host)
-	vs := v[:]
-	if v[0] != "" {
-		out["X-Forwarded-For"] = vs[0:1:1]
-	} else {
-		delete(out, "X-Forwarded-For")
+	for i, k := range forwardFields {
+		if v[i] == "" || omit&(1<<i) != 0 {
+			delete(out, k)
+		} else {
+			out[k] = v[i : i+1 : i+1]
+		}
 	}
-	out["X-Forwarded-Host"] = vs[1:2:2]
-	out["X-Forwarded-Proto"] = vs[2:3:3]
-	out["Forwarded"] = vs[3:4:4]
 }
 
 // forwardedValues computes the values setForwarded sets: X-Forwarded-For

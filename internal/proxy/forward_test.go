@@ -216,3 +216,100 @@ func parseElement(s string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// TestForwardHeadersOmitted sends requests through both forward paths (the
+// lean one and httputil.ReverseProxy) to an upstream configured to receive
+// only some of the forwarding fields, from an untrusted client that sets
+// all of them and from a trusted proxy's chain: the upstream gets exactly
+// the listed fields, with the gateway's values, and never a value of an
+// omitted field, whoever sent it.
+func TestForwardHeadersOmitted(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p.good.TLS(), nil, nil)
+	all := map[ForwardFields]string{
+		ForwardFor: "X-Forwarded-For", ForwardHost: "X-Forwarded-Host", ForwardProto: "X-Forwarded-Proto",
+		ForwardForwarded: "Forwarded", ForwardRequestID: "X-Request-Id",
+	}
+	sent := http.Header{
+		"X-Forwarded-For":   {"6.6.6.6"},
+		"X-Forwarded-Host":  {"evil.example"},
+		"X-Forwarded-Proto": {"http"},
+		"Forwarded":         {"for=6.6.6.6;host=evil.example"},
+		"X-Request-Id":      {"client-chosen"},
+	}
+	gateway := map[string]string{ // the values set for an untrusted peer
+		"X-Forwarded-For":   "192.0.2.1",
+		"X-Forwarded-Host":  "gw.example",
+		"X-Forwarded-Proto": "https",
+		"Forwarded":         "for=192.0.2.1;proto=https;host=gw.example",
+		"X-Request-Id":      "req-1",
+	}
+	chained := map[string]string{ // and for a trusted proxy's chain
+		"X-Forwarded-For":   "6.6.6.6, 10.0.0.5",
+		"X-Forwarded-Host":  "evil.example",
+		"X-Forwarded-Proto": "http",
+		"Forwarded":         "for=6.6.6.6;host=evil.example, for=10.0.0.5;proto=https;host=gw.example",
+		"X-Request-Id":      "req-1",
+	}
+	for _, send := range []ForwardFields{ForwardAll, 0, ForwardForwarded, ForwardFor | ForwardProto, ForwardAll &^ ForwardRequestID, ForwardHost | ForwardRequestID} {
+		for _, std := range []bool{false, true} {
+			cfg := p.config(t, b)
+			cfg.OmitForward = ForwardAll &^ send
+			cfg.ReverseProxyOnly = std
+			cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+			u := mustNew(t, cfg)
+			for _, peer := range []struct {
+				remote string
+				want   map[string]string
+			}{{"192.0.2.1:1234", gateway}, {"10.0.0.5:4000", chained}} {
+				t.Run(fmt.Sprintf("send=%05b/std=%v/%s", send, std, peer.remote), func(t *testing.T) {
+					r := newEnv().request("GET", "https://gw.example/f", peer.remote)
+					for k, vs := range sent {
+						r.Header[k] = vs
+					}
+					rec := httptest.NewRecorder()
+					u.ServeHTTP(rec, r)
+					if rec.Code != http.StatusOK {
+						t.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+					got, _, _ := b.last()
+					for bit, k := range all {
+						want := ""
+						if send&bit != 0 {
+							want = peer.want[k]
+						}
+						if g := strings.Join(got.Values(k), ", "); g != want {
+							t.Errorf("%s = %q, want %q", k, g, want)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestParseForwardFields(t *testing.T) {
+	tests := []struct {
+		names   []string
+		want    ForwardFields
+		wantErr string
+	}{
+		{nil, 0, ""},
+		{[]string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-request-id"}, ForwardAll, ""},
+		{[]string{"forwarded"}, ForwardForwarded, ""},
+		{[]string{"x-request-id", "x-forwarded-for"}, ForwardRequestID | ForwardFor, ""},
+		{[]string{"X-Forwarded-For"}, 0, `unknown forwarding header "X-Forwarded-For"`},
+		{[]string{"x-real-ip"}, 0, `unknown forwarding header "x-real-ip"`},
+		{[]string{""}, 0, `unknown forwarding header ""`},
+		{[]string{"forwarded", "forwarded"}, 0, `"forwarded" is listed twice`},
+	}
+	for _, tt := range tests {
+		got, err := ParseForwardFields(tt.names)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("ParseForwardFields(%q) error %v, want %q", tt.names, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("ParseForwardFields(%q) = %05b, %v; want %05b", tt.names, got, err, tt.want)
+		}
+	}
+}

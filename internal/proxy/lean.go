@@ -172,11 +172,12 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 	if lr.te {
 		bw.WriteString("Te: trailers\r\n")
 	}
+	omit := lr.u.omit
 	if lr.trusted {
 		var fwd [4]string
 		forwardedValues(&fwd, in.Header, lr.trusted, lr.peer, in.Host)
-		for i, name := range [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
-			if fwd[i] == "" && i == 0 {
+		for i, name := range forwardFields {
+			if fwd[i] == "" || omit&(1<<i) != 0 {
 				continue
 			}
 			if !httpguts.ValidHeaderFieldValue(fwd[i]) {
@@ -189,17 +190,24 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 		// They are valid by construction: an IP's text, in.Host (checked
 		// by leanEligible) and the element, which quotes the host and
 		// drops control bytes.
-		if lr.peer.IsValid() {
+		if lr.peer.IsValid() && omit&ForwardFor == 0 {
 			bw.WriteString("X-Forwarded-For: ")
 			bw.Write(appendPeer(bw.AvailableBuffer(), lr.peer, lr.peerIP))
 			bw.WriteString("\r\n")
 		}
-		writeField(bw, "X-Forwarded-Host", in.Host)
-		bw.WriteString("X-Forwarded-Proto: https\r\nForwarded: ")
-		bw.Write(appendForwardedElement(bw.AvailableBuffer(), lr.peer, lr.peerIP, in.Host))
-		bw.WriteString("\r\n")
+		if omit&ForwardHost == 0 {
+			writeField(bw, "X-Forwarded-Host", in.Host)
+		}
+		if omit&ForwardProto == 0 {
+			bw.WriteString("X-Forwarded-Proto: https\r\n")
+		}
+		if omit&ForwardForwarded == 0 {
+			bw.WriteString("Forwarded: ")
+			bw.Write(appendForwardedElement(bw.AvailableBuffer(), lr.peer, lr.peerIP, in.Host))
+			bw.WriteString("\r\n")
+		}
 	}
-	if x := policy.ExchangeOf(in); x != nil && x.ID != "" {
+	if x := policy.ExchangeOf(in); x != nil && x.ID != "" && omit&ForwardRequestID == 0 {
 		writeField(bw, "X-Request-Id", x.ID)
 	}
 	bw.WriteString("\r\n")

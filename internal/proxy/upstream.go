@@ -81,6 +81,11 @@ type UpstreamConfig struct {
 	// Forwarded headers are kept and appended to. From anyone else they are
 	// dropped and replaced.
 	TrustedProxies []netip.Prefix
+	// OmitForward are the forwarding fields not sent to this upstream
+	// (the config's forward_headers leaves them out); zero sends them all.
+	// The client's own fields of those names are still dropped unless it
+	// is a trusted proxy: an omitted field is never the client's.
+	OmitForward ForwardFields
 }
 
 // validate reports every problem of c in one error, without side effects.
@@ -159,6 +164,7 @@ type Upstream struct {
 	name      string
 	target    *url.URL
 	trusted   []netip.Prefix
+	omit      ForwardFields   // forwarding fields not sent
 	transport *http.Transport // the standard transport: HTTP/2, streaming bodies, upgrades
 	h1        *h1Transport    // the lean HTTP/1.1 path in front of transport; nil if not used
 	// rebased: the target has a base path, so the outbound request's path
@@ -187,6 +193,7 @@ func New(cfg UpstreamConfig) (*Upstream, error) {
 		name:    cfg.Name,
 		target:  &target,
 		trusted: append([]netip.Prefix(nil), cfg.TrustedProxies...),
+		omit:    cfg.OmitForward & ForwardAll,
 		now:     time.Now,
 		rebased: target.Path != "" && target.Path != "/",
 	}
