@@ -4,8 +4,12 @@
 # measured in two configurations served by the same worker process: "nginx"
 # (minimal proxy, port 18446) and "nginx-equiv" (also does per request what
 # Warden does by default: HSTS and X-Request-Id on the response, forwarding
-# headers and X-Request-Id to the upstream; port 18447). Ports used:
-# 18443 Warden, 18444 upstream, 18445 direct, 18446 nginx, 18447 nginx-equiv.
+# headers and X-Request-Id to the upstream; port 18447). Warden is also
+# measured configured like the minimal nginx: "warden-minimal", a second
+# Warden process whose upstream takes none of the forwarding fields
+# (forward_headers: []), in the interleaved phases only. Ports used:
+# 18443 Warden, 18444 upstream, 18445 direct, 18446 nginx, 18447 nginx-equiv,
+# 18448 warden-minimal.
 # See bench/README.md for the method. Everything started here is stopped on
 # exit. Tunables (environment):
 #   IL_CYCLES=40 IL_SLICE=1s        interleaved keep-alive: cycles, one target's turn (the judged ratios)
@@ -48,7 +52,7 @@ WARDEN_ENV=${WARDEN_ENV:-}
 # generator and the upstream backend.
 TARGET_CORE=0
 LOAD_CORE=1
-P_WARDEN=18443 P_UPSTREAM=18444 P_DIRECT=18445 P_NGINX=18446 P_NGINX_EQ=18447
+P_WARDEN=18443 P_UPSTREAM=18444 P_DIRECT=18445 P_NGINX=18446 P_NGINX_EQ=18447 P_WARDEN_MIN=18448
 
 TMP=$(mktemp -d /tmp/warden-bench.XXXXXX)
 PIDS=()
@@ -76,7 +80,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || die "needs 2 cores (one for the target, one for the load generator and upstream)"
 command -v nginx >/dev/null || die "nginx not found (apt-get install nginx)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
-for p in $P_WARDEN $P_UPSTREAM $P_DIRECT $P_NGINX $P_NGINX_EQ; do
+for p in $P_WARDEN $P_UPSTREAM $P_DIRECT $P_NGINX $P_NGINX_EQ $P_WARDEN_MIN; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use"; fi
 done
 
@@ -117,10 +121,12 @@ PIDS+=($!)
 PID_DIRECT=$!
 
 if [ "$WARDEN_OK" = 1 ]; then
-	cat >"$TMP/warden.yaml" <<EOF
+	# warden_config PORT FORWARD_HEADERS_LINE: Warden's bench config.
+	warden_config() {
+		cat <<EOF
 server:
   https:
-    address: 127.0.0.1:$P_WARDEN
+    address: 127.0.0.1:$1
 tls:
   profile: modern
   certificates:
@@ -130,20 +136,30 @@ upstreams:
   - name: backend
     url: https://127.0.0.1:$P_UPSTREAM
     ca_file: $PKI/ca.pem
+$2
 routes:
   - name: bench
     path_prefix: /
     upstream: backend
 audit:
-  file: $TMP/audit.jsonl
+  file: $TMP/audit-$1.jsonl
 log:
   level: warn
 EOF
+	}
+	warden_config $P_WARDEN "" >"$TMP/warden.yaml"
+	# Configured like the minimal nginx: no forwarding fields to the upstream.
+	warden_config $P_WARDEN_MIN "    forward_headers: []" >"$TMP/warden-minimal.yaml"
 	"$B/warden" validate -c "$TMP/warden.yaml" >&2
+	"$B/warden" validate -c "$TMP/warden-minimal.yaml" >&2
 	# shellcheck disable=SC2086 # WARDEN_ENV is a list of NAME=value words
 	env $WARDEN_ENV GOMAXPROCS=1 taskset -c $TARGET_CORE "$B/warden" serve -c "$TMP/warden.yaml" >"$TMP/warden.log" 2>&1 &
 	PIDS+=($!)
 	PID_WARDEN=$!
+	# shellcheck disable=SC2086
+	env $WARDEN_ENV GOMAXPROCS=1 taskset -c $TARGET_CORE "$B/warden" serve -c "$TMP/warden-minimal.yaml" >"$TMP/warden-minimal.log" 2>&1 &
+	PIDS+=($!)
+	PID_WARDEN_MIN=$!
 fi
 
 mkdir -p "$TMP/nginx"
@@ -222,17 +238,24 @@ wait_ready "https://127.0.0.1:$P_UPSTREAM/"
 wait_ready "https://127.0.0.1:$P_DIRECT/"
 wait_ready "https://127.0.0.1:$P_NGINX/"
 wait_ready "https://127.0.0.1:$P_NGINX_EQ/"
-[ "$WARDEN_OK" = 1 ] && wait_ready "https://127.0.0.1:$P_WARDEN/"
+if [ "$WARDEN_OK" = 1 ]; then
+	wait_ready "https://127.0.0.1:$P_WARDEN/"
+	wait_ready "https://127.0.0.1:$P_WARDEN_MIN/"
+fi
 PID_NGINX=$(pgrep -P "$PID_NGINX_MASTER" | sed -n 1p)
 [ -n "$PID_NGINX" ] || die "nginx worker not found"
 
 TARGETS=(direct)
 [ "$WARDEN_OK" = 1 ] && TARGETS+=(warden)
 TARGETS+=(nginx nginx-equiv)
+# The interleaved phases (the judged ratios) also take warden-minimal.
+IL_TARGETS=("${TARGETS[@]}")
+[ "$WARDEN_OK" = 1 ] && IL_TARGETS+=(warden-minimal)
 url_of() {
 	case $1 in
 	direct) echo "https://127.0.0.1:$P_DIRECT/" ;;
 	warden) echo "https://127.0.0.1:$P_WARDEN/" ;;
+	warden-minimal) echo "https://127.0.0.1:$P_WARDEN_MIN/" ;;
 	nginx) echo "https://127.0.0.1:$P_NGINX/" ;;
 	nginx-equiv) echo "https://127.0.0.1:$P_NGINX_EQ/" ;;
 	*) die "url_of: unknown target $1" ;;
@@ -243,6 +266,7 @@ pid_of() {
 	case $1 in
 	direct) echo "$PID_DIRECT" ;;
 	warden) echo "$PID_WARDEN" ;;
+	warden-minimal) echo "$PID_WARDEN_MIN" ;;
 	nginx | nginx-equiv) echo "$PID_NGINX" ;;
 	*) die "pid_of: unknown target $1" ;;
 	esac
@@ -270,7 +294,7 @@ lg() {
 # (tens of percent over a minute here) cancels in their ratio.
 log "keep-alive throughput, interleaved: c=$KA_C, $IL_CYCLES cycles of one $IL_SLICE slice per target, after a $WARMUP warm-up slice each"
 IL_SPEC=""
-for t in "${TARGETS[@]}"; do IL_SPEC+="${IL_SPEC:+,}$t=$(url_of "$t")@$(pid_of "$t")"; done
+for t in "${IL_TARGETS[@]}"; do IL_SPEC+="${IL_SPEC:+,}$t=$(url_of "$t")@$(pid_of "$t")"; done
 taskset -c $LOAD_CORE "$B/loadgen" -interleave "$IL_SPEC" -slice "$IL_SLICE" -cycles "$IL_CYCLES" -warmup "$WARMUP" \
 	-c "$KA_C" -cacert "$PKI/ca.pem" -out "$RUNS" >/dev/null || die "interleaved loadgen failed"
 
@@ -345,7 +369,7 @@ cp "$RUNS" "$OUT/latest-runs.jsonl"
 {
 	echo "Run $DATE on $(nproc)×$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go env GOVERSION), $(nginx -v 2>&1 | sed 's/^nginx version: //')."
 	echo
-	"$B/report" -json "$OUT/latest.json" -meta "$META" "$RUNS"
+	"$B/report" -json "$OUT/latest.json" -meta "$META" -peers nginx,nginx-equiv,warden-minimal:nginx "$RUNS"
 	echo
 	echo "$MEM_LINE"
 } >"$OUT/latest.md"

@@ -163,6 +163,9 @@ type Row struct {
 // the subject; LatencyP99 is a ratio of latencies, so there below 1 does.
 // 0 (omitted in the JSON): the subject or the peer has no run in the phase.
 type Versus struct {
+	// Subject is set when this comparison's subject is not the
+	// Comparison's (a "subject:peer" entry of -peers).
+	Subject          string  `json:"subject,omitempty"`
 	Peer             string  `json:"peer"`
 	KeepaliveRPS     float64 `json:"keepalive_rps,omitempty"`
 	KeepalivePerCore float64 `json:"keepalive_rps_per_core,omitempty"`
@@ -203,7 +206,7 @@ func main() {
 	meta := flag.String("meta", "", "JSON object of run metadata (date, machine, versions) to embed")
 	ceiling := flag.String("ceiling", "direct", "target name of the ceiling")
 	subject := flag.String("subject", "warden", "target compared with each of -peers in the summary")
-	peers := flag.String("peers", "nginx,nginx-equiv", "comma-separated targets the subject is divided by in the summary")
+	peers := flag.String("peers", "nginx,nginx-equiv", "comma-separated targets the subject is divided by in the summary; an entry other:peer divides the target other instead")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: report [-json f] [-md f] [-meta json] [-subject t] [-peers t,t] results.jsonl...")
@@ -398,8 +401,16 @@ func compare(rows []Row, runs []Run, subject string, peers []string) *Comparison
 	if !ok {
 		return nil
 	}
+	main := subject
 	cmp := &Comparison{Subject: subject}
 	for _, name := range peers {
+		subject, s := main, s
+		if other, peer, pair := strings.Cut(name, ":"); pair {
+			subject, name = other, peer
+			if s, ok = byName[subject]; !ok {
+				continue
+			}
+		}
 		p, ok := byName[name]
 		if !ok || name == subject {
 			continue
@@ -428,6 +439,9 @@ func compare(rows []Row, runs []Run, subject string, peers []string) *Comparison
 			v.InterleaveRPSQ1, v.InterleaveRPSQ3 = quartiles(rps)
 		}
 		v.InterleaveLatencyP99 = ratio(s.ILatencySliceP99, p.ILatencySliceP99)
+		if subject != main {
+			v.Subject = subject
+		}
 		cmp.Peers = append(cmp.Peers, v)
 	}
 	if len(cmp.Peers) == 0 {
@@ -655,6 +669,15 @@ func notRun(b *strings.Builder, targets []string) {
 	}
 }
 
+// label names the comparison in a column head: "÷ peer", or "other ÷
+// peer" when its subject is not the Comparison's.
+func (v Versus) label() string {
+	if v.Subject != "" {
+		return v.Subject + " ÷ " + v.Peer
+	}
+	return "÷ " + v.Peer
+}
+
 // comparisonTable renders cmp: one row per measure, one column per peer,
 // "—" where the subject or the peer did not run the phase.
 func comparisonTable(cmp *Comparison, rate float64) string {
@@ -668,7 +691,7 @@ func comparisonTable(cmp *Comparison, rate float64) string {
 	fmt.Fprintf(&b, "\nSummary, %s ÷ each nginx configuration (same run, the runs shown above; above 1× favours %s, except p99 where below 1× does):\n\n", cmp.Subject, cmp.Subject)
 	b.WriteString("| measure")
 	for _, p := range cmp.Peers {
-		fmt.Fprintf(&b, " | ÷ %s", p.Peer)
+		fmt.Fprintf(&b, " | %s", p.label())
 	}
 	b.WriteString(" |\n| ---")
 	b.WriteString(strings.Repeat(" | ---:", len(cmp.Peers)))
@@ -702,7 +725,7 @@ func comparisonTable(cmp *Comparison, rate float64) string {
 	}
 	for _, p := range cmp.Peers {
 		if p.InterleaveCycles > 0 {
-			fmt.Fprintf(&b, "\nInterleaved req/s ÷ %s: median %.2f over %d cycles, quartiles %.2f–%.2f.", p.Peer, p.InterleaveRPS, p.InterleaveCycles, p.InterleaveRPSQ1, p.InterleaveRPSQ3)
+			fmt.Fprintf(&b, "\nInterleaved req/s %s: median %.2f over %d cycles, quartiles %.2f–%.2f.", p.label(), p.InterleaveRPS, p.InterleaveCycles, p.InterleaveRPSQ1, p.InterleaveRPSQ3)
 		}
 	}
 	for _, p := range cmp.Peers {
@@ -711,7 +734,7 @@ func comparisonTable(cmp *Comparison, rate float64) string {
 			for i, v := range p.KeepaliveRounds {
 				rs[i] = fmt.Sprintf("%.2f", v)
 			}
-			fmt.Fprintf(&b, "\nKeep-alive req/s ÷ %s, round by round: %s.", p.Peer, strings.Join(rs, ", "))
+			fmt.Fprintf(&b, "\nKeep-alive req/s %s, round by round: %s.", p.label(), strings.Join(rs, ", "))
 		}
 	}
 	b.WriteString("\n")

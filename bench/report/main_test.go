@@ -233,3 +233,40 @@ func TestMarkdownTargetWithoutHandshakes(t *testing.T) {
 		}
 	}
 }
+
+// TestPairedPeer: a "subject:peer" entry of -peers compares another target
+// (Warden configured as the minimal nginx, say) with that peer, labelled
+// with both names; an entry whose subject did not run is left out.
+func TestPairedPeer(t *testing.T) {
+	runs := append(base(),
+		il("direct", "t1", []float64{200, 200}, []float64{10, 10}),
+		il("warden", "t1", []float64{100, 90}, []float64{20, 25}),
+		il("warden-minimal", "t1", []float64{110, 120}, []float64{20, 20}),
+		il("nginx", "t1", []float64{100, 100}, []float64{18, 20}),
+	)
+	rows, chosen, err := summarize(runs, "direct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmp := compare(rows, runs, "warden", []string{"nginx", "warden-minimal:nginx", "absent:nginx"})
+	if len(cmp.Peers) != 2 {
+		t.Fatalf("peers = %+v", cmp.Peers)
+	}
+	// warden ÷ nginx per cycle: 1, 0.9; warden-minimal ÷ nginx: 1.1, 1.2.
+	if v := cmp.Peers[0]; v.Subject != "" || v.InterleaveRPS != 0.95 {
+		t.Errorf("warden ÷ nginx = %+v", v)
+	}
+	if v := cmp.Peers[1]; v.Subject != "warden-minimal" || v.Peer != "nginx" || v.InterleaveRPS != 1.15 || v.InterleaveCPU != 0.95 {
+		t.Errorf("warden-minimal ÷ nginx = %+v", v)
+	}
+	md := markdown(rows, chosen, cmp)
+	for _, want := range []string{
+		"| measure | ÷ nginx | warden-minimal ÷ nginx |",
+		"| keep-alive req/s, interleaved: median of the per-cycle ratios | 0.95× | 1.15× |",
+		"Interleaved req/s warden-minimal ÷ nginx: median 1.15 over 2 cycles",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
