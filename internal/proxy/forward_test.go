@@ -85,16 +85,7 @@ func TestForwardingHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newEnv().request("GET", "https://gw.example/f", tt.remote)
-			for k, vs := range tt.header {
-				r.Header[k] = vs
-			}
-			rec := httptest.NewRecorder()
-			u.ServeHTTP(rec, r)
-			if rec.Code != http.StatusOK {
-				t.Fatalf("status %d: %s", rec.Code, rec.Body)
-			}
-			got, _, _ := b.last()
+			got := forwardVia(t, u, b, tt.remote, tt.header)
 			for k, want := range tt.want {
 				if g := strings.Join(got.Values(k), ", "); g != want {
 					t.Errorf("%s = %q, want %q", k, g, want)
@@ -102,6 +93,23 @@ func TestForwardingHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// forwardVia sends a GET for gw.example from remote with header through u
+// and returns the header b, the upstream, received.
+func forwardVia(t *testing.T, u *Upstream, b *backend, remote string, header http.Header) http.Header {
+	t.Helper()
+	r := newEnv().request("GET", "https://gw.example/f", remote)
+	for k, vs := range header {
+		r.Header[k] = vs
+	}
+	rec := httptest.NewRecorder()
+	u.ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	got, _, _ := b.last()
+	return got
 }
 
 func TestForwardedElement(t *testing.T) {
@@ -263,16 +271,7 @@ func TestForwardHeadersOmitted(t *testing.T) {
 				want   map[string]string
 			}{{"192.0.2.1:1234", gateway}, {"10.0.0.5:4000", chained}} {
 				t.Run(fmt.Sprintf("send=%05b/std=%v/%s", send, std, peer.remote), func(t *testing.T) {
-					r := newEnv().request("GET", "https://gw.example/f", peer.remote)
-					for k, vs := range sent {
-						r.Header[k] = vs
-					}
-					rec := httptest.NewRecorder()
-					u.ServeHTTP(rec, r)
-					if rec.Code != http.StatusOK {
-						t.Fatalf("status %d: %s", rec.Code, rec.Body)
-					}
-					got, _, _ := b.last()
+					got := forwardVia(t, u, b, peer.remote, sent)
 					for bit, k := range all {
 						want := ""
 						if send&bit != 0 {
