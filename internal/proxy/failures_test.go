@@ -204,10 +204,7 @@ func TestUpstreamProtocolError(t *testing.T) {
 		{name: "status below 100", raw: "HTTP/1.1 099 Odd\r\nX-Leak: upstream\r\nContent-Length: 4\r\n\r\nevil", cause: "outside 100-599"},
 		{name: "switch without an upgrade request", raw: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: evil\r\nConnection: upgrade\r\n\r\n", cause: "switch"},
 		{name: "bare switch without an upgrade request", raw: "HTTP/1.1 101 Switching Protocols\r\n\r\n", cause: "switch"},
-		// net/http's transport passes interim responses to ReverseProxy,
-		// which forwards them all: an upstream may send 1xx answers until
-		// its header timeout, as it may stream a body (left as it is).
-		{name: "interim response flood", raw: strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", max1xxResponses+1) + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", cause: "too many 1xx", stdPasses: true},
+		{name: "interim response flood", raw: strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", max1xxResponses+1) + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", cause: "too many 1xx"},
 	} {
 		for _, fp := range forwardPaths {
 			if tt.stdPasses && fp.http2Hop {
@@ -235,6 +232,57 @@ func TestUpstreamProtocolError(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestInterimResponsesBounded: every forward path passes on up to
+// max1xxResponses interim (1xx) responses before the final one, and
+// refuses the exchange at the next (upstream_protocol_error), over an
+// HTTP/1.1 hop and an HTTP/2 one: an upstream, or someone on the hop,
+// cannot keep a client busy with an endless stream of them.
+func TestInterimResponsesBounded(t *testing.T) {
+	p := newPKI(t)
+	exact := strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", max1xxResponses) +
+		"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine"
+	for _, fp := range forwardPaths {
+		t.Run("HTTP/1.1 hop, the most allowed/"+fp.name, func(t *testing.T) {
+			ru := newRawUpstream(t, p, exact, hold)
+			rec := fp.serve(fp.upstream(t, p, ru.url, 0), newEnv(), "GET", "/x", "")
+			if rec.Code != http.StatusOK || rec.Body.String() != "fine" || rec.interim != max1xxResponses {
+				t.Fatalf("status %d, body %q, %d interim responses passed on; want 200, fine, %d", rec.Code, rec.Body, rec.interim, max1xxResponses)
+			}
+		})
+	}
+	for _, n := range []int{max1xxResponses, max1xxResponses + 1, 50} {
+		t.Run(fmt.Sprintf("HTTP/2 hop, %d interim", n), func(t *testing.T) {
+			b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.EnableHTTP2 = true }, func(w http.ResponseWriter, r *http.Request) {
+				// Set once: net/http's HTTP/2 server encodes a 1xx's
+				// fields from this map on another goroutine.
+				w.Header().Set("Link", "</a.css>; rel=preload")
+				for range n {
+					w.WriteHeader(http.StatusEarlyHints)
+				}
+				_, _ = io.WriteString(w, "fine")
+			})
+			cfg := p.config(t, b)
+			cfg.HTTP2 = true
+			u := mustNew(t, cfg)
+			e := newEnv()
+			rec := forwardPaths[2].serve(u, e, "GET", "/x", "")
+			if _, _, proto := b.last(); proto != 2 {
+				t.Fatalf("the hop was HTTP/%d", proto)
+			}
+			if n <= max1xxResponses {
+				if rec.Code != http.StatusOK || rec.Body.String() != "fine" || rec.interim != n {
+					t.Fatalf("status %d, body %q, %d interim responses passed on", rec.Code, rec.Body, rec.interim)
+				}
+				return
+			}
+			wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, "too many 1xx")
+			if rec.interim != max1xxResponses || strings.Contains(rec.Body.String(), "fine") {
+				t.Fatalf("%d interim responses passed on, body %q", rec.interim, rec.Body)
+			}
+		})
 	}
 }
 

@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 )
@@ -27,12 +29,14 @@ type stdTransport struct{ t *http.Transport }
 // stdExchange is the phase one request reached on net/http's transport.
 type stdExchange struct {
 	connected, responding atomic.Bool // set by the trace, possibly on the transport's goroutines
+	too1xx                atomic.Bool // more than max1xxResponses interim responses came
 	body                  *trackedBody
 }
 
 // RoundTrip implements http.RoundTripper.
 func (s stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	x := new(stdExchange)
+	x.bound1xx(req.Context()) // before the trace below copies the hook
 	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		GotConn:              func(httptrace.GotConnInfo) { x.connected.Store(true) },
 		GotFirstResponseByte: func() { x.responding.Store(true) },
@@ -44,12 +48,40 @@ func (s stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	res, err := s.t.RoundTrip(out)
 	if err != nil {
+		if x.too1xx.Load() {
+			return nil, &ProtocolError{Err: errTooMany1xx}
+		}
 		if ctx.Err() != nil || isTimeout(err) {
 			return nil, err // the client went away, or a timeout: classify's
 		}
 		return nil, x.failure(err)
 	}
 	return res, nil
+}
+
+// bound1xx makes the exchange fail after max1xxResponses interim (1xx)
+// responses, as the lean transport does, where net/http's transport
+// counts none once a Got1xxResponse hook is set: ReverseProxy sets one,
+// which passes each on to the client. It wraps ReverseProxy's hook (the
+// trace in ctx) in place: the error of a hook composed on top of it by
+// httptrace.WithClientTrace would be dropped, httptrace calling the newer
+// hook first and returning the older one's result; and before that
+// composition, which copies the hook. The hook is called
+// once per interim response, in order, on the transport's goroutines.
+func (x *stdExchange) bound1xx(ctx context.Context) {
+	rp := httptrace.ContextClientTrace(ctx)
+	if rp == nil || rp.Got1xxResponse == nil {
+		return
+	}
+	forward, n := rp.Got1xxResponse, 0
+	rp.Got1xxResponse = func(code int, h textproto.MIMEHeader) error {
+		if n == max1xxResponses {
+			x.too1xx.Store(true)
+			return errTooMany1xx
+		}
+		n++
+		return forward(code, h)
+	}
 }
 
 // failure types err, net/http's transport's failure of the exchange.
