@@ -312,3 +312,50 @@ func TestParseForwardFields(t *testing.T) {
 		}
 	}
 }
+
+// TestBadForwardingValueNotSent: a control byte in a trusted proxy's
+// forwarding field fails the request with 502 on both forward paths before
+// it is sent (the upstream would answer 400), and the next request is
+// served. The gateway's own request parsers refuse such bytes first; here
+// the guards behind them are tested: the lean transport declines a request
+// with an invalid field (validField) for net/http's, which refuses it, and
+// the lean path's forwarding writer checks the values it joins
+// (errBadForwarding). Without validField's check the ReverseProxy cases
+// fail (the lean cases are then held by errBadForwarding); without both,
+// all fail.
+func TestBadForwardingValueNotSent(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p.good.TLS(), nil, nil)
+	for _, std := range []bool{false, true} {
+		cfg := p.config(t, b)
+		cfg.ReverseProxyOnly = std
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		u := mustNew(t, cfg)
+		for _, tt := range []struct {
+			name   string
+			header http.Header
+		}{
+			{"control byte in X-Forwarded-Host", http.Header{"X-Forwarded-Host": {"api.example\x01evil"}}},
+			{"control byte in Forwarded", http.Header{"Forwarded": {"for=1.2.3.4\x7f"}}},
+		} {
+			t.Run(fmt.Sprintf("%s/std=%v", tt.name, std), func(t *testing.T) {
+				before := b.hits.Load()
+				r := newEnv().request("GET", "https://gw.example/f", "10.0.0.5:4000")
+				for k, vs := range tt.header {
+					r.Header[k] = vs
+				}
+				rec := httptest.NewRecorder()
+				u.ServeHTTP(rec, r)
+				if rec.Code != http.StatusBadGateway {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				if n := b.hits.Load() - before; n != 0 {
+					t.Fatalf("the upstream got %d requests", n)
+				}
+				if got := forwardVia(t, u, b, "10.0.0.5:4000", nil); got.Get("X-Forwarded-For") != "10.0.0.5" {
+					t.Fatalf("next request: X-Forwarded-For %q", got.Get("X-Forwarded-For"))
+				}
+			})
+		}
+	}
+}
