@@ -73,6 +73,11 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 		for _, k := range spoofable {
 			delete(h, k) // the keys are canonical
 		}
+		for k := range h {
+			if spoofAlias(k) {
+				delete(h, k)
+			}
+		}
 	}
 	in := pr.In.Header
 	setForwarded(h, in, trusted, peer, pr.In.Host, u.omit)
@@ -135,6 +140,28 @@ func joinChain(prior, next string) string {
 		return prior
 	}
 	return prior + ", " + next
+}
+
+// spoofAlias reports whether k spells a forwarding or spoofable field with
+// underscores for dashes (X_Forwarded_For): CGI-style upstreams read it as
+// the field itself (HTTP_X_FORWARDED_FOR), so it is kept, like the field,
+// only from trusted proxies. Names without an underscore cost one scan.
+func spoofAlias(k string) bool {
+	if strings.IndexByte(k, '_') < 0 {
+		return false
+	}
+	k = http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-"))
+	return isSpoofable(k) || forwardingField(k)
+}
+
+// forwardingField reports whether k, canonical, is one of the fields the
+// gateway sets (ForwardFields).
+func forwardingField(k string) bool {
+	switch k {
+	case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Request-Id":
+		return true
+	}
+	return false
 }
 
 // peerOf returns the client's IP, and its text when the gateway noted

@@ -287,6 +287,47 @@ func TestForwardHeadersOmitted(t *testing.T) {
 	}
 }
 
+// TestForwardingAliasesDropped: a client that spells a forwarding or
+// spoofable field with underscores (which CGI-style upstreams read as the
+// field itself: HTTP_X_FORWARDED_FOR) gets none of them through on either
+// path, whatever forward_headers omits; a trusted proxy's are kept.
+func TestForwardingAliasesDropped(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p.good.TLS(), nil, nil)
+	aliases := http.Header{
+		"X_Forwarded_For": {"6.6.6.6"}, "x_forwarded_host": {"evil.example"}, "X_FORWARDED_PROTO": {"http"},
+		"X_Request_Id": {"client-chosen"}, "X_Real_Ip": {"6.6.6.6"}, "True_Client_Ip": {"6.6.6.6"}, "X_Forwarded_Port": {"1"},
+	}
+	for _, omit := range []ForwardFields{0, ForwardAll} {
+		for _, std := range []bool{false, true} {
+			cfg := p.config(t, b)
+			cfg.OmitForward, cfg.ReverseProxyOnly = omit, std
+			cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+			u := mustNew(t, cfg)
+			t.Run(fmt.Sprintf("omit=%05b/std=%v", omit, std), func(t *testing.T) {
+				got := forwardVia(t, u, b, "192.0.2.1:1234", aliases)
+				for k, vv := range got {
+					for _, v := range vv {
+						if strings.Contains(k, "_") || v == "6.6.6.6" || v == "evil.example" || v == "client-chosen" {
+							t.Errorf("%s: %q reached the upstream", k, v)
+						}
+					}
+				}
+				got = forwardVia(t, u, b, "10.0.0.5:4000", aliases)
+				kept := 0
+				for k := range got {
+					if _, ok := aliases[k]; ok || strings.Contains(k, "_") {
+						kept++
+					}
+				}
+				if kept != len(aliases) {
+					t.Errorf("a trusted proxy's %d underscore fields, %d kept: %v", len(aliases), kept, got)
+				}
+			})
+		}
+	}
+}
+
 func TestParseForwardFields(t *testing.T) {
 	tests := []struct {
 		names   []string
