@@ -195,7 +195,7 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 			bw.Write(appendPeer(bw.AvailableBuffer(), lr.peer, lr.peerIP))
 			bw.WriteString("\r\n")
 		}
-		if omit&ForwardHost == 0 {
+		if omit&ForwardHost == 0 && in.Host != "" {
 			writeField(bw, "X-Forwarded-Host", in.Host)
 		}
 		if omit&ForwardProto == 0 {
