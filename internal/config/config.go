@@ -10,6 +10,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -193,8 +194,23 @@ type Upstream struct {
 	// HTTP2 speaks HTTP/2 to the upstream when it offers it (ALPN).
 	HTTP2 bool `yaml:"http2"`
 	// ForwardHeaders are the forwarding fields the gateway sets on requests
-	// to this upstream; nil (absent) means all of them, an empty list none.
-	ForwardHeaders *[]string `yaml:"forward_headers"`
+	// to this upstream.
+	ForwardHeaders ForwardHeaders `yaml:"forward_headers"`
+}
+
+// ForwardHeaders names forwarding fields (proxy.ParseForwardFields): nil,
+// the key absent, means all of them; an empty list none. An explicit null
+// is refused rather than read as "all": it is most likely meant as none.
+type ForwardHeaders []string
+
+func (f *ForwardHeaders) decodeYAML(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		d.errorf(n, path, "expected a list: [] sends none of the forwarding fields; leave the key out to send all five")
+		return
+	}
+	names := []string{}
+	d.decode(n, reflect.ValueOf(&names).Elem(), path)
+	*f = names
 }
 
 // Route maps host + path prefix + methods to an upstream through an

@@ -186,6 +186,10 @@ func TestErrors(t *testing.T) {
 			[]string{`warden.yaml:8:34: upstreams[0].forward_headers[1]: unknown forwarding header "x-real-ip"`}},
 		{"forwarding header twice", strings.Replace(base, "url: https://api.internal:8443\n", "url: https://api.internal:8443\n    forward_headers: [forwarded, forwarded]\n", 1),
 			[]string{`warden.yaml:8:34: upstreams[0].forward_headers[1]: forwarding header "forwarded" is listed twice`}},
+		{"forward_headers left empty", strings.Replace(base, "url: https://api.internal:8443\n", "url: https://api.internal:8443\n    forward_headers:\n", 1),
+			[]string{`upstreams[0].forward_headers: expected a list: [] sends none`}},
+		{"forward_headers not a list", strings.Replace(base, "url: https://api.internal:8443\n", "url: https://api.internal:8443\n    forward_headers: forwarded\n", 1),
+			[]string{`warden.yaml:8:22: upstreams[0].forward_headers: expected a list`}},
 		{"not yaml", "tls: [\n", []string{"warden.yaml"}},
 		{"empty", "", []string{"the file is empty"}},
 	}
@@ -255,6 +259,28 @@ func TestLegacyWithoutAuthenticationWarns(t *testing.T) {
 	}
 	if !hasWarning(warns, "no authentication policy") {
 		t.Fatalf("want a warning, got %v", warns)
+	}
+}
+
+// TestForwardHeadersAbsentOrEmpty: an absent forward_headers (all five
+// fields) and an empty list (none) are told apart.
+func TestForwardHeadersAbsentOrEmpty(t *testing.T) {
+	dir := testDir(t)
+	for _, tt := range []struct {
+		line string
+		want ForwardHeaders
+	}{
+		{"", nil},
+		{"    forward_headers: []\n", ForwardHeaders{}},
+		{"    forward_headers: [forwarded]\n", ForwardHeaders{"forwarded"}},
+	} {
+		c, _, err := parseIn(t, dir, strings.Replace(base, "url: https://api.internal:8443\n", "url: https://api.internal:8443\n"+tt.line, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Upstreams[0].ForwardHeaders; (got == nil) != (tt.want == nil) || !reflect.DeepEqual([]string(got), []string(tt.want)) && len(got)+len(tt.want) > 0 {
+			t.Errorf("%q: forward_headers = %#v, want %#v", tt.line, got, tt.want)
+		}
 	}
 }
 

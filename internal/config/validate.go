@@ -358,7 +358,7 @@ func (v *validator) upstreams() map[string]*url.URL {
 		}
 		if u.ForwardHeaders != nil {
 			// The first entry that makes the list invalid, by position.
-			names := *u.ForwardHeaders
+			names := u.ForwardHeaders
 			for j := range names {
 				if _, err := proxy.ParseForwardFields(names[:j+1]); err != nil {
 					v.errorf(fmt.Sprintf("%s.forward_headers[%d]", p, j), "%v", err)

@@ -307,7 +307,7 @@ func buildUpstream(c *config.Config, u config.Upstream, trusted []netip.Prefix, 
 		ReverseProxyOnly: reverseProxyOnly, Log: log,
 	}
 	if u.ForwardHeaders != nil {
-		send, err := proxy.ParseForwardFields(*u.ForwardHeaders)
+		send, err := proxy.ParseForwardFields(u.ForwardHeaders)
 		if err != nil {
 			return nil, err
 		}
