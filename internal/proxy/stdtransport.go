@@ -62,24 +62,24 @@ func (s stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // bound1xx makes the exchange fail after max1xxResponses interim (1xx)
 // responses, as the lean transport does, where net/http's transport
 // counts none once a Got1xxResponse hook is set: ReverseProxy sets one,
-// which passes each on to the client. It wraps ReverseProxy's hook (the
-// trace in ctx) in place: the error of a hook composed on top of it by
-// httptrace.WithClientTrace would be dropped, httptrace calling the newer
-// hook first and returning the older one's result; and before that
-// composition, which copies the hook. The hook is called
-// once per interim response, in order, on the transport's goroutines.
+// which passes each on to the client. It wraps ReverseProxy's hook in the
+// trace in ctx, in place and before RoundTrip adds its own trace: a hook
+// added on top would have its error discarded (httptrace calls the newer
+// hook, then returns the older one's result), and adding ours copies
+// ReverseProxy's hook into it. The count spans net/http's own retries of
+// the request, which only makes it stricter.
 func (x *stdExchange) bound1xx(ctx context.Context) {
 	rp := httptrace.ContextClientTrace(ctx)
 	if rp == nil || rp.Got1xxResponse == nil {
 		return
 	}
-	forward, n := rp.Got1xxResponse, 0
+	forward := rp.Got1xxResponse
+	var n atomic.Int32 // httptrace hooks may be called concurrently
 	rp.Got1xxResponse = func(code int, h textproto.MIMEHeader) error {
-		if n == max1xxResponses {
+		if n.Add(1) > max1xxResponses {
 			x.too1xx.Store(true)
 			return errTooMany1xx
 		}
-		n++
 		return forward(code, h)
 	}
 }
