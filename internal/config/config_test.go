@@ -375,6 +375,9 @@ func FuzzParse(f *testing.F) {
 		base + "ct:\n  logs:\n    - url: https://ct.example.net/x\n      key_file: log.pem\n  domains: [api.example.com]\n  poll_interval: 1m\n"} {
 		f.Add(s)
 	}
+	for _, fh := range []string{"~", "[]", "[forwarded, {a: b}]", "[x-request-id, x-request-id]", "&a [*a]"} {
+		f.Add(strings.Replace(base, "url: https://api.internal:8443\n", "url: https://api.internal:8443\n    forward_headers: "+fh+"\n", 1))
+	}
 	for _, name := range []string{"minimal.yaml", "full.yaml"} {
 		if data, err := os.ReadFile(filepath.Join("..", "..", "examples", name)); err == nil {
 			f.Add(string(data))
