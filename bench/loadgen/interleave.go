@@ -178,7 +178,11 @@ func (t *interleaveTarget) run(ctx context.Context, d time.Duration, measured bo
 	} else {
 		t.p99 = append(t.p99, 0)
 	}
-	if before.procOK && after.procOK {
+	if t.pid > 0 && !(before.procOK && after.procOK) {
+		// Keep the slices aligned with t.rps: 0 is "no reading", which
+		// the report skips.
+		t.cpuPct, t.cpuUs = append(t.cpuPct, 0), append(t.cpuUs, 0)
+	} else if before.procOK && after.procOK {
 		ticks := after.procTicks - before.procTicks
 		t.cpuTick += ticks
 		wall := after.at.Sub(before.at).Seconds()
@@ -200,9 +204,12 @@ func (w *worker) runSlice(ctx context.Context, sl *sliceRun) {
 	for ctx.Err() == nil {
 		start := time.Now()
 		if sl.jobs != nil {
-			// Open loop: the latency clock starts at the release.
+			// Open loop: the latency clock starts at the release. A
+			// target that has not caught up -timeout after the slice's
+			// end (it stalled) leaves the rest unserved: a slice is
+			// bounded in time as in count.
 			rel, ok := <-sl.jobs
-			if !ok {
+			if !ok || time.Since(sl.end) > w.s.o.timeout {
 				break
 			}
 			start = rel

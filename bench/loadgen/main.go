@@ -274,13 +274,16 @@ func run() error {
 		if o.mode != "keepalive" || o.h2 {
 			return errors.New("-interleave is for the HTTP/1.1 keepalive mode only")
 		}
-		if slice <= 0 || slice > time.Minute || cycles < 1 || cycles > 1000 {
-			return errors.New("-slice must be in (0, 1m] and -cycles in 1..1000")
+		if slice <= 0 || slice > time.Minute || cycles < 1 || cycles > 1000 || time.Duration(cycles)*slice > time.Hour {
+			return errors.New("-slice must be in (0, 1m], -cycles in 1..1000, and the two at most an hour per target")
 		}
 		ts, err := parseInterleave(interleaveSpec, &o)
 		if err != nil {
 			return err
 		}
+		// Every target's result is written before a failure is reported:
+		// one dead target must not lose the others' run.
+		var dead []string
 		for _, res := range interleave(&o, ts, slice, cycles) {
 			if err := emit(res, o.out); err != nil {
 				return err
@@ -288,8 +291,11 @@ func run() error {
 			fmt.Fprintf(os.Stderr, "%-11s interleaved c=%-3d %d×%v: %8d ok %6d errors %10.0f req/s  p50 %7.0fus  p99 %7.0fus  (target cpu %.0f%%, %.1f µs/request)\n",
 				res.Name, res.Concurrency, cycles, slice, res.Requests, res.Errors, res.RPS, res.P50us, res.P99us, res.TargetCPUPct, res.CPUUsPerReq)
 			if res.Requests == 0 {
-				return fmt.Errorf("%s: no request succeeded", res.Name)
+				dead = append(dead, res.Name)
 			}
+		}
+		if len(dead) > 0 {
+			return fmt.Errorf("no request succeeded for %s", strings.Join(dead, ", "))
 		}
 		return nil
 	}
