@@ -230,6 +230,12 @@ func splitList(s string) []string {
 }
 
 func run(files []string, jsonOut, mdOut, meta, ceiling, subject string, peers []string) error {
+	var metaDoc map[string]any
+	if meta != "" { // checked before anything is written
+		if err := json.Unmarshal([]byte(meta), &metaDoc); err != nil {
+			return fmt.Errorf("-meta: %w", err)
+		}
+	}
 	var runs []Run
 	for _, f := range files {
 		rs, err := readRuns(f)
@@ -256,12 +262,8 @@ func run(files []string, jsonOut, mdOut, meta, ceiling, subject string, peers []
 		if cmp != nil {
 			doc["vs_nginx"] = cmp
 		}
-		if meta != "" {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(meta), &m); err != nil {
-				return fmt.Errorf("-meta: %w", err)
-			}
-			doc["meta"] = m
+		if metaDoc != nil {
+			doc["meta"] = metaDoc
 		}
 		b, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
@@ -428,7 +430,9 @@ func compare(rows []Row, runs []Run, subject string, peers []string) *Comparison
 		if a, b, ok := interleaved(runs, subject, name); ok {
 			var rps, cpu []float64
 			for k := 0; k < len(a.SliceRPS) && k < len(b.SliceRPS); k++ {
-				rps = append(rps, ratio(a.SliceRPS[k], b.SliceRPS[k]))
+				if a.SliceRPS[k] > 0 && b.SliceRPS[k] > 0 { // a slice with nothing served has no ratio
+					rps = append(rps, ratio(a.SliceRPS[k], b.SliceRPS[k]))
+				}
 			}
 			for k := 0; k < len(a.SliceCPUUs) && k < len(b.SliceCPUUs); k++ {
 				if a.SliceCPUUs[k] > 0 && b.SliceCPUUs[k] > 0 {
@@ -560,12 +564,7 @@ func markdown(rows []Row, chosen map[string]map[string]Run, cmp *Comparison) str
 		}
 	}
 	if in, out := ranPhase(rows, chosen, phaseInterleave); len(in) > 0 {
-		var sl Run
-		for _, byPhase := range chosen {
-			if r, ok := byPhase[phaseInterleave]; ok {
-				sl = r
-			}
-		}
+		sl := chosen[in[0].Target][phaseInterleave] // one schedule: any target's run describes it
 		fmt.Fprintf(&b, "Keep-alive throughput, interleaved (HTTP/1.1, c=%d, closed loop; the targets take turns in %d cycles of 1 slice each, %.1f s measured per target):\n\n",
 			sl.Concurrency, len(sl.SliceRPS), sl.Seconds)
 		b.WriteString("| target | req/s | × ceiling | p50 µs | p99 µs | target CPU | CPU µs per request |\n")

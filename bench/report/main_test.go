@@ -270,3 +270,20 @@ func TestPairedPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestInterleavedSkipsEmptySlices: a cycle in which either side served
+// nothing (a dead target, a stall) has no ratio, for req/s as for CPU.
+func TestInterleavedSkipsEmptySlices(t *testing.T) {
+	runs := append(base(),
+		il("warden", "t1", []float64{100, 0, 120}, []float64{20, 0, 20}),
+		il("nginx", "t1", []float64{100, 100, 0}, []float64{20, 20, 0}),
+	)
+	rows, _, err := summarize(runs, "direct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := compare(rows, runs, "warden", []string{"nginx"}).Peers[0]
+	if v.InterleaveCycles != 1 || v.InterleaveRPS != 1 || v.InterleaveCPU != 1 {
+		t.Errorf("versus nginx = %+v, want one cycle at 1", v)
+	}
+}
