@@ -332,7 +332,7 @@ done
 # what it costs next to nginx's worker.
 hwm_mib() { awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 MEM_LINE="Peak RSS over the run (VmHWM): direct $(hwm_mib "$PID_DIRECT") MiB"
-[ "$WARDEN_OK" = 1 ] && MEM_LINE+=", warden $(hwm_mib "$PID_WARDEN") MiB (server.gc_heap_floor: default 32MiB)"
+[ "$WARDEN_OK" = 1 ] && MEM_LINE+=", warden $(hwm_mib "$PID_WARDEN") MiB (server.gc_heap_floor: default 32MiB), warden-minimal $(hwm_mib "$PID_WARDEN_MIN") MiB"
 MEM_LINE+=", nginx worker (both nginx targets) $(hwm_mib "$PID_NGINX") MiB."
 
 mkdir -p "$OUT"
@@ -360,10 +360,10 @@ fi
 
 log "results"
 DATE=$(date -u +%FT%TZ)
-META=$(printf '{"date":"%s","cpu":"%s","cores":%d,"kernel":"%s","go":"%s","nginx":"%s","openssl":"%s","ka_c":%d,"ka_dur":"%s","ka_rounds":%d,"il_cycles":%d,"il_slice":"%s","rate":%s,"rate_dur":"%s","hs_c":%d,"hs_dur":"%s","warden_built":%s,"layout":"target on core %d (GOMAXPROCS=1 / worker_processes 1); load generator and upstream backend on core %d"}' \
+META=$(printf '{"date":"%s","cpu":"%s","cores":%d,"kernel":"%s","go":"%s","nginx":"%s","openssl":"%s","ka_c":%d,"ka_dur":"%s","ka_rounds":%d,"il_cycles":%d,"il_lat_cycles":%d,"il_slice":"%s","rate":%s,"rate_dur":"%s","hs_c":%d,"hs_dur":"%s","warden_built":%s,"layout":"target on core %d (GOMAXPROCS=1 / worker_processes 1); load generator and upstream backend on core %d"}' \
 	"$DATE" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$(nproc)" "$(uname -r)" \
 	"$(go env GOVERSION)" "$(nginx -v 2>&1 | sed 's/^nginx version: //')" "$(openssl version 2>/dev/null | cut -d' ' -f1-2)" \
-	"$KA_C" "$KA_DUR" "$KA_ROUNDS" "$IL_CYCLES" "$IL_SLICE" "$RATE" "$RATE_DUR" "$HS_C" "$HS_DUR" "$([ "$WARDEN_OK" = 1 ] && echo true || echo false)" \
+	"$KA_C" "$KA_DUR" "$KA_ROUNDS" "$IL_CYCLES" "$IL_LAT_CYCLES" "$IL_SLICE" "$RATE" "$RATE_DUR" "$HS_C" "$HS_DUR" "$([ "$WARDEN_OK" = 1 ] && echo true || echo false)" \
 	"$TARGET_CORE" "$LOAD_CORE")
 cp "$RUNS" "$OUT/latest-runs.jsonl"
 {

@@ -687,7 +687,7 @@ func comparisonTable(cmp *Comparison, rate float64) string {
 		}
 		return fmt.Sprintf("%.2f×", v)
 	}
-	fmt.Fprintf(&b, "\nSummary, %s ÷ each nginx configuration (same run, the runs shown above; above 1× favours %s, except p99 where below 1× does):\n\n", cmp.Subject, cmp.Subject)
+	fmt.Fprintf(&b, "\nSummary, %s ÷ each nginx configuration, and any other pair its column names (same run, the runs shown above; above 1× favours the divided target, except p99 where below 1× does):\n\n", cmp.Subject)
 	b.WriteString("| measure")
 	for _, p := range cmp.Peers {
 		fmt.Fprintf(&b, " | %s", p.label())
