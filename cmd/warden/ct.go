@@ -239,13 +239,11 @@ func ctBuildConfig(cmd *cobra.Command, f *ctFlags) (ct.Config, error) {
 		cfg.KnownKeys = append(cfg.KnownKeys, pin)
 	}
 	for _, c := range append(certFiles, f.certFiles...) {
-		certs, err := pki.ReadChain(c) // a cert_file, which may hold its key
+		// A cert_file, which may hold its key. ReadChain's errors name the
+		// file, and a file without a certificate is one of them.
+		certs, err := pki.ReadChain(c)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c, err))
-			continue
-		}
-		if len(certs) == 0 {
-			errs = append(errs, fmt.Errorf("%s: no certificate", c))
+			errs = append(errs, err)
 			continue
 		}
 		cfg.KnownKeys = append(cfg.KnownKeys, pki.SPKIPin(certs[0]))

@@ -123,6 +123,9 @@ func TestCTWatchErrors(t *testing.T) {
 		"bad pin":      {[]string{"--known-pin", "sha1/abc", "--domain", "example.com"}, []string{`must start with "sha256/"`}},
 		"bad interval": {[]string{"--interval", "soon"}, []string{"poll interval"}},
 		"unknown yaml": {[]string{"--config", ctWriteTemp(t, dir, "bad.yaml", "logz: []\n")}, []string{"logz"}},
+		// A known-certificate file may hold its key, never another block.
+		"csr in a known-cert file": {[]string{"--domain", "example.com", "--known-cert", ctWriteTemp(t, dir, "odd.pem",
+			"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")}, []string{"CERTIFICATE REQUEST"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, errOut, code := runCT(t, log, append([]string{"watch", "--once", "--state", filepath.Join(dir, "s.json")}, tc.args...)...)

@@ -38,7 +38,6 @@ func isKeyBlock(typ string) bool {
 	return typ == "PRIVATE KEY" || strings.HasSuffix(typ, " PRIVATE KEY")
 }
 
-// readCertificates is ReadCertificates, or ReadChain with keyOK.
 // ReadPEMFile reads a PEM file of certificates (and perhaps their key),
 // refusing one larger than MaxCertFileBytes rather than reading it into
 // memory. Errors name the file.
@@ -58,6 +57,7 @@ func ReadPEMFile(path string) ([]byte, error) {
 	return data, nil
 }
 
+// readCertificates is ReadCertificates, or ReadChain with keyOK.
 func readCertificates(path string, keyOK bool) ([]*x509.Certificate, error) {
 	data, err := ReadPEMFile(path)
 	if err != nil {
