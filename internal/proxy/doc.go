@@ -16,8 +16,11 @@
 //   - Forwarding headers (X-Forwarded-*, RFC 7239 Forwarded, X-Request-Id)
 //     are set by the gateway after hop-by-hop removal (ReverseProxy.Rewrite,
 //     or the lean forward path, which writes them last), so a client's
-//     Connection header cannot strip them. Client-sent forwarding headers
-//     are dropped unless the immediate peer is a trusted proxy.
+//     Connection header cannot strip them; UpstreamConfig.OmitForward
+//     (forward_headers) leaves some out. Client-sent forwarding headers,
+//     and their spellings with underscores, are dropped unless the
+//     immediate peer is a trusted proxy (dropAlias: an omitted field's
+//     from anyone).
 //   - The gateway owns Strict-Transport-Security and Alt-Svc: the
 //     upstream's are removed from responses.
 //   - Every failure is answered through policy.Deny with a stable reason

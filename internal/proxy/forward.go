@@ -32,9 +32,13 @@ const (
 	ForwardAll = ForwardFor | ForwardHost | ForwardProto | ForwardForwarded | ForwardRequestID
 )
 
-// forwardNames are the fields' names in the config, in ForwardFields'
-// bit order, each its header field's name in lower case.
-var forwardNames = [...]string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-request-id"}
+// forwardKeys are the fields' canonical names, in ForwardFields' bit
+// order; forwardFields, the first four, are those forwardedValues
+// computes. In the config each is named in lower case.
+var (
+	forwardKeys   = [5]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Request-Id"}
+	forwardFields = [4]string(forwardKeys[:4])
+)
 
 // ParseForwardFields returns the set named by names, the config's
 // forward_headers list: each one of x-forwarded-for, x-forwarded-host,
@@ -43,8 +47,8 @@ func ParseForwardFields(names []string) (ForwardFields, error) {
 	var set ForwardFields
 	for _, n := range names {
 		bit := ForwardFields(0)
-		for i, known := range forwardNames {
-			if n == known {
+		for i, known := range forwardKeys {
+			if n == strings.ToLower(known) {
 				bit = 1 << i
 			}
 		}
@@ -73,10 +77,10 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 		for _, k := range spoofable {
 			delete(h, k) // the keys are canonical
 		}
-		for k := range h {
-			if spoofAlias(k) {
-				delete(h, k)
-			}
+	}
+	for k := range h {
+		if dropAlias(k, trusted, u.omit) {
+			delete(h, k)
 		}
 	}
 	in := pr.In.Header
@@ -87,10 +91,6 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 		h["X-Request-Id"] = []string{x.ID}
 	}
 }
-
-// forwardFields are the header fields forwardedValues computes, in its
-// order (and ForwardFields' bit order).
-var forwardFields = [4]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"}
 
 // setForwarded sets X-Forwarded-For/-Host/-Proto and RFC 7239 Forwarded
 // on out for a request from peer for host, but for those in omit, which
@@ -142,26 +142,29 @@ func joinChain(prior, next string) string {
 	return prior + ", " + next
 }
 
-// spoofAlias reports whether k spells a forwarding or spoofable field with
-// underscores for dashes (X_Forwarded_For): CGI-style upstreams read it as
-// the field itself (HTTP_X_FORWARDED_FOR), so it is kept, like the field,
-// only from trusted proxies. Names without an underscore cost one scan.
-func spoofAlias(k string) bool {
+// dropAlias reports whether k, if it spells a field with underscores for
+// dashes (X_Forwarded_For), is to be dropped: CGI-style upstreams read it
+// as the field itself (HTTP_X_FORWARDED_FOR). From a client that is not a
+// trusted proxy every such spelling of a forwarding or spoofable field is
+// dropped; from a trusted proxy, those of the forwarding fields the
+// upstream does not receive (omit), so that the upstream never reads a
+// value in a field the gateway does not set. A name without an underscore
+// costs one scan.
+func dropAlias(k string, trusted bool, omit ForwardFields) bool {
 	if strings.IndexByte(k, '_') < 0 {
 		return false
 	}
 	k = http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-"))
-	return isSpoofable(k) || forwardingField(k)
-}
-
-// forwardingField reports whether k, canonical, is one of the fields the
-// gateway sets (ForwardFields).
-func forwardingField(k string) bool {
-	switch k {
-	case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Request-Id":
-		return true
+	bit := ForwardFields(0)
+	for i, f := range forwardKeys {
+		if k == f {
+			bit = 1 << i
+		}
 	}
-	return false
+	if trusted {
+		return bit&omit != 0
+	}
+	return bit != 0 || isSpoofable(k)
 }
 
 // peerOf returns the client's IP, and its text when the gateway noted

@@ -162,7 +162,7 @@ func (lr *leanRequest) writeTo(bw *bufio.Writer) error {
 			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id":
 			continue
 		}
-		if hopByHop(k) || listed(lr.conn, k) || (!lr.trusted && (isSpoofable(k) || spoofAlias(k))) {
+		if hopByHop(k) || listed(lr.conn, k) || (!lr.trusted && isSpoofable(k)) || dropAlias(k, lr.trusted, lr.u.omit) {
 			continue
 		}
 		for _, v := range vv {
