@@ -206,9 +206,11 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, why h1server.Re
 	rt := g.rt.Load()
 	st, r := g.begin(w, r, rt, time.Now())
 	defer st.count(rt.noRoute)
-	// The 431 backstop's Refusal is policy.HeadersTooLarge's problem, as
-	// the framing guard's refusal is recorded.
-	policy.Deny(&st.sw, r, policy.Problem{Status: why.Status, Reason: why.Reason, Detail: why.Detail, Close: true})
+	p := policy.Problem{Status: why.Status, Reason: why.Reason, Detail: why.Detail, Close: true}
+	if why.Reason == h1server.ReasonHeadersTooLarge {
+		p = policy.HeadersTooLarge() // the 431 backstop: recorded as the framing guard's refusal is
+	}
+	policy.Deny(&st.sw, r, p)
 }
 
 // preflight applies the body limit; false means the request was refused.
