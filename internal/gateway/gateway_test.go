@@ -424,16 +424,8 @@ func TestMetricsOnAdminListener(t *testing.T) {
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	e := newEnv(t, nil)
 	// A request in flight: the upstream answers only once released.
-	release, arrived := make(chan struct{}), make(chan struct{})
+	arrived, release := e.holdUpstream(t, "/public/wait")
 	got := make(chan int, 1)
-	slowUp := e.upstream.Config.Handler
-	e.upstream.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/public/wait" {
-			close(arrived)
-			<-release
-		}
-		slowUp.ServeHTTP(w, r)
-	})
 	go func() {
 		resp, err := e.client().Get(e.httpsURL("/public/wait"))
 		if err != nil {
@@ -454,7 +446,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		defer cancel()
 		done <- e.g.Shutdown(ctx)
 	}()
-	close(release)
+	release()
 	if code := <-got; code != 200 {
 		t.Fatalf("in-flight request got %d during shutdown", code)
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"text/template"
@@ -294,6 +295,29 @@ func newEnvWith(t testing.TB, vars map[string]any, prepare func(e *env)) *env {
 }
 
 // writeConfig renders the config with extra template vars, atomically.
+// holdUpstream makes the upstream hold the first request for path until
+// release is called (at the latest at the test's cleanup, so that a failing
+// test does not leave the handler waiting); arrived is closed when it
+// arrives. Other requests are served as usual.
+func (e *env) holdUpstream(t testing.TB, path string) (arrived <-chan struct{}, release func()) {
+	rel, arr := make(chan struct{}), make(chan struct{})
+	var relOnce, arrOnce sync.Once
+	release = func() { relOnce.Do(func() { close(rel) }) }
+	t.Cleanup(release)
+	up := e.upstream.Config.Handler
+	e.upstream.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == path {
+			held := false
+			arrOnce.Do(func() { held = true; close(arr) })
+			if held {
+				<-rel
+			}
+		}
+		up.ServeHTTP(w, r)
+	})
+	return arr, release
+}
+
 func (e *env) writeConfig(extra map[string]any) {
 	e.t.Helper()
 	for k, v := range extra {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -246,24 +245,13 @@ func counter(t *testing.T, e *env, which, route, label string) float64 {
 	return d.GetCounter().GetValue()
 }
 
-// TestShutdownClosesSilentConns: a connection that never sends a byte
-// does not hold Shutdown for read_header_timeout (net/http's server, for
-// HTTP/2, and the lean server's, for HTTP/1.x): it is closed when its
-// 5 s grace ends; a request in flight is still answered.
+// TestShutdownClosesSilentConns: an HTTP/1.x connection that never sends
+// a byte does not hold Shutdown for read_header_timeout: the lean server
+// closes it when its 5 s grace ends (the test waits for it); a kept-alive
+// one is closed at once; a request in flight is still answered.
 func TestShutdownClosesSilentConns(t *testing.T) {
 	e := newEnv(t, map[string]any{"ReadHeaderTimeout": "1h", "IdleTimeout": "1h"})
-	release, arrived := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(free) // a failing test must not leave the upstream handler waiting
-	up := e.upstream.Config.Handler
-	e.upstream.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/public/wait" {
-			close(arrived)
-			<-release
-		}
-		up.ServeHTTP(w, r)
-	})
+	arrived, free := e.holdUpstream(t, "/public/wait")
 	_, silentBr := e.dialTLS(t)  // handshaken, never sends a byte
 	kept, keptBr := e.dialTLS(t) // one request, then idle
 	io.WriteString(kept, "GET /public/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")

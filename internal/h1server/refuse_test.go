@@ -299,12 +299,6 @@ func TestRefuseWriteDeadline(t *testing.T) {
 	}
 }
 
-// TestShutdownClosesConnsWithoutRequest: a kept-alive conn between
-// requests is closed by Shutdown at once, a new conn that has sent
-// nothing once its grace has passed (ReadHeaderTimeout and IdleTimeout
-// are an hour); a conn whose request has started (a partial header
-// block) is served to its end, with Connection: close, before Shutdown
-// returns.
 // TestShutdownServesRequestOnNewConn: a request that arrives on a new
 // conn after Shutdown has begun, within the conn's grace, is served (with
 // Connection: close), not lost: a client does not retry a request that
@@ -325,6 +319,12 @@ func TestShutdownServesRequestOnNewConn(t *testing.T) {
 	wantShutdownDone(t, done)
 }
 
+// TestShutdownClosesConnsWithoutRequest: a kept-alive conn between
+// requests is closed by Shutdown at once, a new conn that has sent
+// nothing once its grace has passed (ReadHeaderTimeout and IdleTimeout
+// are an hour); a conn whose request has started (a partial header
+// block) is served to its end, with Connection: close, before Shutdown
+// returns.
 func TestShutdownClosesConnsWithoutRequest(t *testing.T) {
 	s := &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: time.Hour, IdleTimeout: time.Hour, NewConnGrace: 100 * time.Millisecond}
 	addr := start(t, s)
