@@ -56,8 +56,9 @@ func (e closedError) Unwrap() error { return e.err }
 // connection. ioErr says whether err is the connection's own failure
 // (the upstream closed or reset it) rather than a parser's verdict on the
 // bytes it sent. A timeout, or an alert the upstream sent, is left as it
-// is: classify has its reasons. A TLS record header crypto/tls refuses is
-// a protocol error. An alert the gateway raised (a TLS record
+// is: classify has its reasons; but for an alert refusing a record the
+// gateway sent (isRecordAlert), and a TLS record header crypto/tls
+// refuses, which are protocol errors. An alert the gateway raised (a TLS record
 // that failed its integrity check, an unexpected message) is a protocol
 // error whatever the reader: crypto/tls reports it as a *net.OpError with
 // Op "local error".
@@ -66,6 +67,11 @@ func readFailure(err error, ioErr bool) error {
 		// On an established connection, a record header crypto/tls
 		// refuses (a wrong version, an oversized length) is bytes altered
 		// or injected on the hop, not a failed handshake.
+		return &ProtocolError{Err: err}
+	}
+	if isRecordAlert(err) {
+		// The upstream refused a record the gateway sent on the
+		// established connection: bytes altered on the hop towards it.
 		return &ProtocolError{Err: err}
 	}
 	if isTimeout(err) || isTLSFailure(err) {
@@ -160,6 +166,26 @@ func isTLSFailure(err error) bool {
 	}
 	_, ok := errors.AsType[tls.RecordHeaderError](err)
 	return ok
+}
+
+// isRecordAlert reports an alert the upstream sent because a record from
+// the gateway failed its checks: bad_record_mac, record_overflow,
+// decode_error, unexpected_message. On an established connection that is
+// tampering on the hop, not a refused handshake (a TLS 1.3 upstream that
+// refuses the gateway's client certificate after the handshake sends
+// certificate alerts, which stay upstream_tls_handshake_failed).
+// crypto/tls's alert type is unexported: its text is all there is to
+// match.
+func isRecordAlert(err error) bool {
+	oe, ok := errors.AsType[*net.OpError](err)
+	if !ok || oe.Op != "remote error" || oe.Err == nil {
+		return false
+	}
+	switch oe.Err.Error() {
+	case "tls: bad record MAC", "tls: record overflow", "tls: error decoding message", "tls: unexpected message":
+		return true
+	}
+	return false
 }
 
 // inbound returns the client's request of an outbound one (ReverseProxy's

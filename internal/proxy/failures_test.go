@@ -640,12 +640,20 @@ func FuzzResponseFailureTyped(f *testing.F) {
 	})
 }
 
+// tamper is what tamperingRelay alters: the nth application-data record
+// the upstream sends (a response each), or with toUpstream the nth the
+// gateway sends (a request each); a bit of its content (header false),
+// which fails the record's integrity check, or its version bytes (header
+// true), which fail its header's check.
+type tamper struct {
+	nth                int
+	header, toUpstream bool
+}
+
 // tamperingRelay is a man in the middle on the hop without the upstream's
-// key: it relays a TLS 1.2 connection and alters the nth application-data
-// record the upstream sends (a response each): a bit of its content
-// (header false), which fails the record's integrity check, or its
-// version bytes (header true), which fail its header's check.
-func tamperingRelay(t *testing.T, upstream string, nth int, header bool) *url.URL {
+// key: it relays a TLS 1.2 connection record by record, altering the
+// record tp names.
+func tamperingRelay(t *testing.T, upstream string, tp tamper) *url.URL {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -658,35 +666,41 @@ func tamperingRelay(t *testing.T, upstream string, nth int, header bool) *url.UR
 			return
 		}
 		up := make(chan struct{})
-		go func() { // client to upstream, as it is
+		go func() { // gateway to upstream
 			defer close(up)
-			_, _ = io.Copy(s, c)
+			relayRecords(s, c, tp, tp.toUpstream)
 			s.Close()
 		}()
 		defer func() { c.Close(); <-up }()
-		seen := 0
-		for { // upstream to client, record by record
-			hdr := make([]byte, 5)
-			if _, err := io.ReadFull(s, hdr); err != nil {
-				return
-			}
-			rec := make([]byte, int(hdr[3])<<8|int(hdr[4]))
-			if _, err := io.ReadFull(s, rec); err != nil {
-				return
-			}
-			if hdr[0] == 23 && len(rec) > 0 { // TLS 1.2: application data only after the handshake
-				if seen++; seen == nth && header {
-					hdr[1], hdr[2] = 0x03, 0x01 // TLS 1.0's version
-				} else if seen == nth {
-					rec[len(rec)-1] ^= 1
-				}
-			}
-			if _, err := c.Write(append(hdr, rec...)); err != nil {
-				return
-			}
-		}
+		relayRecords(c, s, tp, !tp.toUpstream) // upstream to gateway
 	})
 	return &url.URL{Scheme: "https", Host: ln.Addr().String()}
+}
+
+// relayRecords copies TLS records from src to dst until either fails,
+// altering the one tp names if alter.
+func relayRecords(dst, src net.Conn, tp tamper, alter bool) {
+	seen := 0
+	for {
+		hdr := make([]byte, 5)
+		if _, err := io.ReadFull(src, hdr); err != nil {
+			return
+		}
+		rec := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+		if _, err := io.ReadFull(src, rec); err != nil {
+			return
+		}
+		if alter && hdr[0] == 23 && len(rec) > 0 { // TLS 1.2: application data only after the handshake
+			if seen++; seen == tp.nth && tp.header {
+				hdr[1], hdr[2] = 0x03, 0x01 // TLS 1.0's version
+			} else if seen == tp.nth {
+				rec[len(rec)-1] ^= 1
+			}
+		}
+		if _, err := dst.Write(append(hdr, rec...)); err != nil {
+			return
+		}
+	}
 }
 
 // TestTamperedRecord: on every forward path, a response record altered
@@ -702,7 +716,7 @@ func TestTamperedRecord(t *testing.T) {
 		for _, fp := range forwardPaths {
 			t.Run(tt.name+"/"+fp.name, func(t *testing.T) {
 				b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.TLS.MaxVersion = tls.VersionTLS12 }, nil)
-				u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String(), 1, tt.header), 0)
+				u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String(), tamper{nth: 1, header: tt.header}), 0)
 				e := newEnv()
 				rec := fp.serve(u, e, "GET", "/x", "")
 				wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, tt.cause)
@@ -711,6 +725,28 @@ func TestTamperedRecord(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestTamperedRequestRecord: on every forward path, a request record
+// altered on the wire towards the upstream makes the upstream refuse it
+// with an alert (bad_record_mac, or for a record header it cannot parse
+// none, it just closes): upstream_protocol_error with the alert as the
+// cause, not a failed handshake, and nothing reaches the upstream's
+// handler.
+func TestTamperedRequestRecord(t *testing.T) {
+	p := newPKI(t)
+	for _, fp := range forwardPaths {
+		t.Run(fp.name, func(t *testing.T) {
+			b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.TLS.MaxVersion = tls.VersionTLS12 }, nil)
+			u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String(), tamper{nth: 1, toUpstream: true}), 0)
+			e := newEnv()
+			rec := fp.serve(u, e, "GET", "/x", "")
+			wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, "bad record MAC")
+			if n := b.hits.Load(); n != 0 {
+				t.Fatalf("the upstream's handler got %d requests", n)
+			}
+		})
 	}
 }
 
@@ -726,7 +762,7 @@ func TestTamperedRecordOnPooledConn(t *testing.T) {
 		for _, fp := range forwardPaths[:2] {
 			t.Run(fmt.Sprintf("header %v/%s", header, fp.name), func(t *testing.T) {
 				b := newBackend(t, p.good.TLS(), func(s *httptest.Server) { s.TLS.MaxVersion = tls.VersionTLS12 }, nil)
-				u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String(), 2, header), 0)
+				u := fp.upstream(t, p, tamperingRelay(t, b.srv.Listener.Addr().String(), tamper{nth: 2, header: header}), 0)
 				if rec := fp.serve(u, newEnv(), "GET", "/first", ""); rec.Code != http.StatusOK {
 					t.Fatalf("first request: %d", rec.Code)
 				}
