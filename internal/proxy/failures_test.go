@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -279,6 +280,54 @@ func TestInterimResponsesBounded(t *testing.T) {
 				t.Fatalf("%d interim responses passed on, body %q", rec.interim, rec.Body)
 			}
 		})
+	}
+}
+
+// TestUpgradeToOtherProtocol: an upstream that answers a WebSocket
+// upgrade by switching to another protocol (h2c) is refused with 502
+// upstream_protocol_error: the client asked for one protocol and would be
+// handed a stream of another (ReverseProxy's own check, typed).
+func TestUpgradeToOtherProtocol(t *testing.T) {
+	p := newPKI(t)
+	ru := newRawUpstream(t, p, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n", hold)
+	u := forwardPaths[0].upstream(t, p, ru.url, 0)
+	e := newEnv()
+	r := e.request("GET", "https://gw.example/ws", "192.0.2.1:1234")
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	rec := &recorder{ResponseRecorder: httptest.NewRecorder()}
+	u.ServeHTTP(rec, r)
+	wantFailure(t, e, rec, http.StatusBadGateway, ReasonProtocolError, `switched to protocol "h2c" when "websocket" was requested`)
+	if rec.Header().Get("Upgrade") != "" {
+		t.Fatalf("the switch reached the client: %v", rec.Header())
+	}
+}
+
+// TestStdFailureTyping: net/http's transport's failures that only their
+// text identifies are typed as the lean transport types its own: a pooled
+// connection the upstream closed while idle (a request net/http will not
+// resend) and a GOAWAY in the middle of a body are the upstream closing,
+// a stream it reset too; another HTTP/2 stream error is a protocol error.
+func TestStdFailureTyping(t *testing.T) {
+	u := &Upstream{name: "api", now: time.Now}
+	for _, tt := range []struct {
+		name       string
+		err        error
+		responding bool
+		want       string
+	}{
+		{"closed idle conn", errors.New("http: server closed idle connection"), false, ReasonConnectionClosed},
+		{"GOAWAY mid-body", errors.New("http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=\"\""), true, ReasonConnectionClosed},
+		{"stream reset by the peer", h2StreamError{StreamID: 1, Code: 8, Cause: errors.New("received from peer")}, true, ReasonConnectionClosed},
+		{"malformed HTTP/2 response", h2StreamError{StreamID: 1, Code: 1, Cause: errors.New("malformed response from server: missing status pseudo header")}, true, ReasonProtocolError},
+		{"something else", errors.New("net/http: something new"), false, ReasonUnavailable},
+	} {
+		x := &stdExchange{}
+		x.connected.Store(true)
+		x.responding.Store(tt.responding)
+		if got := u.classify(x.failure(tt.err)).Reason; got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
 	}
 }
 
