@@ -21,6 +21,7 @@ import (
 
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/pki/pkitest"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 // These are black-box tests of the built binary.
@@ -150,16 +151,10 @@ func TestPin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
-		}
-	}()
+	testkit.Serve(t, ln, func(c net.Conn) {
+		_ = c.(*tls.Conn).Handshake()
+		c.Close()
+	})
 	out, errOut, code := runWarden(t, "pin", ln.Addr().String(), "--ca", caPath)
 	if code != 0 {
 		t.Fatalf("pin live: %d %s", code, errOut)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 
@@ -84,20 +83,6 @@ func readFailure(err error, ioErr bool) error {
 		return closedError{err}
 	}
 	return &ProtocolError{Err: err}
-}
-
-// isIOError reports whether err, from net/http's transport, is the
-// connection's failure rather than a parser's: net/http returns the
-// errors of the conn as they are (in a *net.OpError), or io.EOF and
-// io.ErrUnexpectedEOF for a close, and its parse errors are plain errors
-// of other types. (The lean transport knows which error its conn
-// returned and does not need this: pconn.failure.)
-func isIOError(err error) bool {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-		return true
-	}
-	_, ok := errors.AsType[*net.OpError](err)
-	return ok
 }
 
 // upstreamFailure reports whether err was typed as the upstream's failure

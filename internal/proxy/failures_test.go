@@ -447,17 +447,10 @@ func TestUpstreamFailuresKeepTheirReasons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { drop.Close() })
-	go func() {
-		for {
-			c, err := drop.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Read(make([]byte, 1024))
-			c.Close()
-		}
-	}()
+	testkit.Serve(t, drop, func(c net.Conn) {
+		_, _ = c.Read(make([]byte, 1024))
+		c.Close()
+	})
 	dropped := &url.URL{Scheme: "https", Host: drop.Addr().String()}
 
 	silent := newRawUpstream(t, p, "", hold)
@@ -570,10 +563,6 @@ func rawH2Upstream(t *testing.T, p *testPKI, answer func(fr *http2.Framer, id ui
 	return &url.URL{Scheme: "https", Host: ln.Addr().String()}
 }
 
-// TestHTTP2UpstreamFailures: with an HTTP/2 hop (net/http's HTTP/2
-// client), a response it refuses is upstream_protocol_error too, and an
-// upstream that closes the connection or resets the stream before
-// answering upstream_connection_closed.
 // TestHTTP2UpstreamGoAwayInBody: an HTTP/2 upstream that sends GOAWAY
 // and closes the connection in the middle of a response body (a restart
 // not done gracefully enough) has closed the connection: the cut-off
@@ -597,6 +586,10 @@ func TestHTTP2UpstreamGoAwayInBody(t *testing.T) {
 	}
 }
 
+// TestHTTP2UpstreamFailures: with an HTTP/2 hop (net/http's HTTP/2
+// client), a response it refuses is upstream_protocol_error too, and an
+// upstream that closes the connection or resets the stream before
+// answering upstream_connection_closed.
 func TestHTTP2UpstreamFailures(t *testing.T) {
 	p := newPKI(t)
 	headers := func(fr *http2.Framer, id uint32, block []byte) {

@@ -19,6 +19,7 @@ import (
 	"github.com/wardengw/warden/internal/audit"
 	"github.com/wardengw/warden/internal/pki"
 	"github.com/wardengw/warden/internal/pki/pkitest"
+	"github.com/wardengw/warden/internal/testkit"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -337,16 +338,12 @@ func TestTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	held := make(chan struct{})
+	testkit.Serve(t, ln, func(c net.Conn) {
+		<-held
+		c.Close()
+	})
+	t.Cleanup(func() { close(held) }) // runs before Serve's cleanup waits
 
 	tests := []struct {
 		name  string
