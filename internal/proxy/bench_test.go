@@ -36,19 +36,25 @@ func BenchmarkGET(b *testing.B) {
 			}
 		}
 	})
-	b.Run("proxy", func(b *testing.B) {
-		cfg := p.config(b, be)
-		cfg.Pins = pki.PinSet{pinOf(p.good)}
-		u := mustNew(b, cfg)
-		e := newEnv()
-		r := e.request("GET", "https://gw.example/bench", "192.0.2.1:1234")
-		b.ReportAllocs()
-		for b.Loop() {
-			rec := httptest.NewRecorder()
-			u.ServeHTTP(rec, r)
-			if rec.Code != http.StatusOK {
-				b.Fatal(rec.Code, rec.Body)
-			}
+	b.Run("proxy", func(b *testing.B) { benchProxy(b, p, be, false) })
+	// net/http's transport and ReverseProxy (stdTransport), as with an
+	// http2: true upstream; the backend offers HTTP/1.1 only here.
+	b.Run("proxy-std", func(b *testing.B) { benchProxy(b, p, be, true) })
+}
+
+func benchProxy(b *testing.B, p *testPKI, be *backend, std bool) {
+	cfg := p.config(b, be)
+	cfg.Pins = pki.PinSet{pinOf(p.good)}
+	cfg.HTTP2 = std
+	u := mustNew(b, cfg)
+	e := newEnv()
+	r := e.request("GET", "https://gw.example/bench", "192.0.2.1:1234")
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		u.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code, rec.Body)
 		}
-	})
+	}
 }

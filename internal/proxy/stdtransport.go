@@ -30,17 +30,18 @@ type stdTransport struct{ t *http.Transport }
 type stdExchange struct {
 	connected, responding atomic.Bool // set by the trace, possibly on the transport's goroutines
 	too1xx                atomic.Bool // more than max1xxResponses interim responses came
+	n1xx                  atomic.Int32
 	body                  *trackedBody
+	trace                 httptrace.ClientTrace // one allocation with the exchange
 }
 
 // RoundTrip implements http.RoundTripper.
 func (s stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	x := new(stdExchange)
 	x.bound1xx(req.Context()) // before the trace below copies the hook
-	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn:              func(httptrace.GotConnInfo) { x.connected.Store(true) },
-		GotFirstResponseByte: func() { x.responding.Store(true) },
-	})
+	x.trace.GotConn = func(httptrace.GotConnInfo) { x.connected.Store(true) }
+	x.trace.GotFirstResponseByte = func() { x.responding.Store(true) }
+	ctx := httptrace.WithClientTrace(req.Context(), &x.trace)
 	out := req.WithContext(ctx)
 	if req.Body != nil && req.Body != http.NoBody {
 		x.body = &trackedBody{ReadCloser: req.Body}
@@ -74,9 +75,8 @@ func (x *stdExchange) bound1xx(ctx context.Context) {
 		return
 	}
 	forward := rp.Got1xxResponse
-	var n atomic.Int32 // httptrace hooks may be called concurrently
 	rp.Got1xxResponse = func(code int, h textproto.MIMEHeader) error {
-		if n.Add(1) > max1xxResponses {
+		if x.n1xx.Add(1) > max1xxResponses { // atomic: httptrace hooks may be called concurrently
 			x.too1xx.Store(true)
 			return errTooMany1xx
 		}
