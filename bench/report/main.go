@@ -457,41 +457,35 @@ func compare(rows []Row, runs []Run, subject string, peers []string) *Comparison
 // roundRatios divides the subject's k-th keep-alive run by the peer's k-th,
 // for every k both have, in run order.
 func roundRatios(runs []Run, subject, peer string) []float64 {
-	var a, b []float64
+	a, b := runsOf(runs, phaseKeepalive, subject, peer)
+	var out []float64
+	for k := 0; k < len(a) && k < len(b); k++ {
+		out = append(out, ratio(a[k].RPS, b[k].RPS))
+	}
+	return out
+}
+
+// runsOf returns, in run order, the runs of phase by target a and by b.
+func runsOf(runs []Run, phase, a, b string) (as, bs []Run) {
 	for _, r := range runs {
-		if r.phase() != phaseKeepalive {
+		if r.phase() != phase {
 			continue
 		}
 		switch r.Name {
-		case subject:
-			a = append(a, r.RPS)
-		case peer:
-			b = append(b, r.RPS)
+		case a:
+			as = append(as, r)
+		case b:
+			bs = append(bs, r)
 		}
 	}
-	var out []float64
-	for k := 0; k < len(a) && k < len(b); k++ {
-		out = append(out, ratio(a[k], b[k]))
-	}
-	return out
+	return as, bs
 }
 
 // interleaved returns the last interleaved runs of subject and peer,
 // which ran in the same schedule (the same loadgen invocation, so the
 // same Time); ok is false if there is no such pair.
 func interleaved(runs []Run, subject, peer string) (a, b Run, ok bool) {
-	var as, bs []Run
-	for _, r := range runs {
-		if r.phase() != phaseInterleave {
-			continue
-		}
-		switch r.Name {
-		case subject:
-			as = append(as, r)
-		case peer:
-			bs = append(bs, r)
-		}
-	}
+	as, bs := runsOf(runs, phaseInterleave, subject, peer)
 	for i := len(as) - 1; i >= 0; i-- {
 		for j := len(bs) - 1; j >= 0; j-- {
 			if as[i].Time == bs[j].Time {
