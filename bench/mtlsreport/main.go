@@ -15,14 +15,15 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/wardengw/warden/bench/internal/benchjson"
 )
 
 // Run is what mtlsreport needs from a loadgen JSON line.
@@ -108,7 +109,11 @@ func main() {
 }
 
 func run(path, jsonOut, meta string) error {
-	runs, err := readRuns(path)
+	metaDoc, err := benchjson.ParseMeta(meta) // before anything is written
+	if err != nil {
+		return err
+	}
+	runs, err := benchjson.ReadLines[Run](path)
 	if err != nil {
 		return err
 	}
@@ -155,7 +160,7 @@ func run(path, jsonOut, meta string) error {
 					}
 				}
 			}
-			c.Best, c.Median = best.RPS, median(c.Rounds)
+			c.Best, c.Median = best.RPS, benchjson.Median(c.Rounds)
 			c.CPUPct, c.PerCore, c.P50us, c.P99us = best.TargetCPUPct, math.Round(best.perCore()), best.P50us, best.P99us
 			cells[t][ph] = c
 		}
@@ -167,8 +172,8 @@ func run(path, jsonOut, meta string) error {
 		}
 		for _, t := range targets {
 			if c := cells[t][ph]; c != nil {
-				c.Ratio = ratio(c.Best, base.Best)
-				c.PerCoreRt = ratio(c.PerCore, base.PerCore)
+				c.Ratio = benchjson.Ratio(c.Best, base.Best)
+				c.PerCoreRt = benchjson.Ratio(c.PerCore, base.PerCore)
 			}
 		}
 	}
@@ -186,8 +191,8 @@ func run(path, jsonOut, meta string) error {
 			}
 			n := on[rd]
 			s.Rounds = append(s.Rounds, rd)
-			s.Ratios = append(s.Ratios, ratio(n.RPS, o.RPS))
-			s.PerCoreRatios = append(s.PerCoreRatios, ratio(n.perCore(), o.perCore()))
+			s.Ratios = append(s.Ratios, benchjson.Ratio(n.RPS, o.RPS))
+			s.PerCoreRatios = append(s.PerCoreRatios, benchjson.Ratio(n.perCore(), o.perCore()))
 			s.Disturbed = append(s.Disturbed, n.Disturbed || o.Disturbed)
 			if n.Disturbed || o.Disturbed {
 				s.DisturbedPairs++
@@ -196,9 +201,9 @@ func run(path, jsonOut, meta string) error {
 		if len(s.Ratios) == 0 {
 			continue
 		}
-		s.Median, s.Min, s.Max = median(s.Ratios), slicesMin(s.Ratios), slicesMax(s.Ratios)
-		s.PerCoreMedian = median(s.PerCoreRatios)
-		s.BestOverBest = ratio(cells["warden-on"][ph].Best, cells["warden-off"][ph].Best)
+		s.Median, s.Min, s.Max = benchjson.Median(s.Ratios), slices.Min(s.Ratios), slices.Max(s.Ratios)
+		s.PerCoreMedian = benchjson.Median(s.PerCoreRatios)
+		s.BestOverBest = benchjson.Ratio(cells["warden-on"][ph].Best, cells["warden-off"][ph].Best)
 		var clean, cleanPC []float64
 		for i, d := range s.Disturbed {
 			if !d {
@@ -211,8 +216,8 @@ func run(path, jsonOut, meta string) error {
 		med, lo := s.Median, s.Min
 		s.VerdictBasis = fmt.Sprintf("all %d pairs (fewer than 2 clean)", len(s.Ratios))
 		if len(clean) >= 2 {
-			s.CleanMedian, s.CleanMin, s.CleanMax = median(clean), slicesMin(clean), slicesMax(clean)
-			s.CleanPerCore = median(cleanPC)
+			s.CleanMedian, s.CleanMin, s.CleanMax = benchjson.Median(clean), slices.Min(clean), slices.Max(clean)
+			s.CleanPerCore = benchjson.Median(cleanPC)
 			med, lo = s.CleanMedian, s.CleanMin
 			s.VerdictBasis = fmt.Sprintf("%d clean pairs", len(clean))
 		}
@@ -232,18 +237,7 @@ func run(path, jsonOut, meta string) error {
 	fmt.Print(md)
 	if jsonOut != "" {
 		doc := map[string]any{"targets": cells, "revocation_on_over_off": onoff, "runs": runs}
-		if meta != "" {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(meta), &m); err != nil {
-				return fmt.Errorf("-meta: %w", err)
-			}
-			doc["meta"] = m
-		}
-		b, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := benchjson.WriteDoc(jsonOut, doc, metaDoc); err != nil {
 			return err
 		}
 	}
@@ -353,63 +347,4 @@ func sortedRounds(m map[int]Run) []int {
 	}
 	sort.Ints(rs)
 	return rs
-}
-
-func ratio(a, b float64) float64 {
-	if b == 0 {
-		return 0
-	}
-	return math.Round(a/b*1000) / 1000
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return math.Round((s[len(s)/2-1]+s[len(s)/2])/2*1000) / 1000
-}
-
-func slicesMin(v []float64) float64 {
-	m := v[0]
-	for _, x := range v {
-		m = min(m, x)
-	}
-	return m
-}
-
-func slicesMax(v []float64) float64 {
-	m := v[0]
-	for _, x := range v {
-		m = max(m, x)
-	}
-	return m
-}
-
-func readRuns(path string) ([]Run, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var runs []Run
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var r Run
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		runs = append(runs, r)
-	}
-	return runs, sc.Err()
 }

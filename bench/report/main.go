@@ -27,16 +27,15 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/wardengw/warden/bench/internal/benchjson"
 )
 
 // Run is what report needs from a loadgen JSON line.
@@ -230,15 +229,13 @@ func splitList(s string) []string {
 }
 
 func run(files []string, jsonOut, mdOut, meta, ceiling, subject string, peers []string) error {
-	var metaDoc map[string]any
-	if meta != "" { // checked before anything is written
-		if err := json.Unmarshal([]byte(meta), &metaDoc); err != nil {
-			return fmt.Errorf("-meta: %w", err)
-		}
+	metaDoc, err := benchjson.ParseMeta(meta) // before anything is written
+	if err != nil {
+		return err
 	}
 	var runs []Run
 	for _, f := range files {
-		rs, err := readRuns(f)
+		rs, err := benchjson.ReadLines[Run](f)
 		if err != nil {
 			return err
 		}
@@ -262,26 +259,11 @@ func run(files []string, jsonOut, mdOut, meta, ceiling, subject string, peers []
 		if cmp != nil {
 			doc["vs_nginx"] = cmp
 		}
-		if metaDoc != nil {
-			doc["meta"] = metaDoc
-		}
-		b, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode -json: %w", err)
-		}
-		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write -json: %w", err)
+		if err := benchjson.WriteDoc(jsonOut, doc, metaDoc); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-// ratio is a ÷ b rounded to three decimals, or 0 when b is 0 (no run).
-func ratio(a, b float64) float64 {
-	if b == 0 {
-		return 0
-	}
-	return math.Round(a/b*1000) / 1000
 }
 
 // summarize picks each target's run per phase (see the package comment)
@@ -329,21 +311,21 @@ func summarize(runs []Run, ceiling string) ([]Row, map[string]map[string]Run, er
 		}
 		if k, ok := c[phaseInterleave]; ok {
 			row.InterleaveRPS, row.InterleaveCPUUs, row.InterleaveP99us = k.RPS, k.CPUUsPerReq, k.P99us
-			row.InterleaveRatio = ratio(k.RPS, base[phaseInterleave].RPS)
+			row.InterleaveRatio = benchjson.Ratio(k.RPS, base[phaseInterleave].RPS)
 		}
 		if l, ok := c[phaseILatency]; ok {
 			row.ILatencyRate, row.ILatencyP50us, row.ILatencyP99us, row.ILatencyP999us = l.Rate, l.P50us, l.P99us, l.P999us
 			row.ILatencyAdded50 = math.Round((l.P50us-base[phaseILatency].P50us)*10) / 10
 			row.ILatencyAdded99 = math.Round((l.P99us-base[phaseILatency].P99us)*10) / 10
-			row.ILatencySliceP99 = median(l.SliceP99us)
-			row.ILatencyAddedS99 = math.Round((row.ILatencySliceP99-median(base[phaseILatency].SliceP99us))*10) / 10
+			row.ILatencySliceP99 = benchjson.Median(l.SliceP99us)
+			row.ILatencyAddedS99 = math.Round((row.ILatencySliceP99-benchjson.Median(base[phaseILatency].SliceP99us))*10) / 10
 		}
 		if k, ok := c[phaseKeepalive]; ok {
 			row.KeepaliveRPS, row.KeepaliveP50us, row.KeepaliveP99us = k.RPS, k.P50us, k.P99us
-			row.KeepaliveRatio = ratio(k.RPS, base[phaseKeepalive].RPS)
+			row.KeepaliveRatio = benchjson.Ratio(k.RPS, base[phaseKeepalive].RPS)
 			row.KeepaliveCPUPct = k.TargetCPUPct
 			row.KeepalivePerCore = k.perCore()
-			row.KeepalivePerCoreRt = ratio(k.perCore(), base[phaseKeepalive].perCore())
+			row.KeepalivePerCoreRt = benchjson.Ratio(k.perCore(), base[phaseKeepalive].perCore())
 		}
 		if l, ok := c[phaseLatency]; ok {
 			row.LatencyRate, row.LatencyP50us, row.LatencyP99us, row.LatencyP999us = l.Rate, l.P50us, l.P99us, l.P999us
@@ -353,14 +335,14 @@ func summarize(runs []Run, ceiling string) ([]Row, map[string]map[string]Run, er
 		}
 		if h, ok := c[phaseHandshake]; ok {
 			row.HandshakeRPS = h.RPS
-			row.HandshakeRatio = ratio(h.RPS, base[phaseHandshake].RPS)
+			row.HandshakeRatio = benchjson.Ratio(h.RPS, base[phaseHandshake].RPS)
 			row.HandshakeCPUPct = h.TargetCPUPct
 			row.HandshakePer = h.perCore()
-			row.HandshakePerRt = ratio(h.perCore(), base[phaseHandshake].perCore())
+			row.HandshakePerRt = benchjson.Ratio(h.perCore(), base[phaseHandshake].perCore())
 		}
 		if h, ok := c[phaseHandshakePQ]; ok {
 			row.HandshakePQRPS = h.RPS
-			row.HandshakePQRt = ratio(h.RPS, base[phaseHandshakePQ].RPS)
+			row.HandshakePQRt = benchjson.Ratio(h.RPS, base[phaseHandshakePQ].RPS)
 			row.HandshakePQPer = h.perCore()
 		}
 		rows = append(rows, row)
@@ -420,29 +402,29 @@ func compare(rows []Row, runs []Run, subject string, peers []string) *Comparison
 		rounds := roundRatios(runs, subject, name)
 		v := Versus{
 			Peer:             name,
-			KeepaliveRPS:     ratio(s.KeepaliveRPS, p.KeepaliveRPS),
-			KeepalivePerCore: ratio(s.KeepalivePerCore, p.KeepalivePerCore),
-			LatencyP99:       ratio(s.LatencyP99us, p.LatencyP99us),
-			HandshakeRPS:     ratio(s.HandshakeRPS, p.HandshakeRPS),
+			KeepaliveRPS:     benchjson.Ratio(s.KeepaliveRPS, p.KeepaliveRPS),
+			KeepalivePerCore: benchjson.Ratio(s.KeepalivePerCore, p.KeepalivePerCore),
+			LatencyP99:       benchjson.Ratio(s.LatencyP99us, p.LatencyP99us),
+			HandshakeRPS:     benchjson.Ratio(s.HandshakeRPS, p.HandshakeRPS),
 			KeepaliveRounds:  rounds,
-			KeepaliveMedian:  median(rounds),
+			KeepaliveMedian:  benchjson.Median(rounds),
 		}
 		if a, b, ok := interleaved(runs, subject, name); ok {
 			var rps, cpu []float64
 			for k := 0; k < len(a.SliceRPS) && k < len(b.SliceRPS); k++ {
 				if a.SliceRPS[k] > 0 && b.SliceRPS[k] > 0 { // a slice with nothing served has no ratio
-					rps = append(rps, ratio(a.SliceRPS[k], b.SliceRPS[k]))
+					rps = append(rps, benchjson.Ratio(a.SliceRPS[k], b.SliceRPS[k]))
 				}
 			}
 			for k := 0; k < len(a.SliceCPUUs) && k < len(b.SliceCPUUs); k++ {
 				if a.SliceCPUUs[k] > 0 && b.SliceCPUUs[k] > 0 {
-					cpu = append(cpu, ratio(b.SliceCPUUs[k], a.SliceCPUUs[k]))
+					cpu = append(cpu, benchjson.Ratio(b.SliceCPUUs[k], a.SliceCPUUs[k]))
 				}
 			}
-			v.InterleaveRPS, v.InterleaveCPU, v.InterleaveCycles = median(rps), median(cpu), len(rps)
+			v.InterleaveRPS, v.InterleaveCPU, v.InterleaveCycles = benchjson.Median(rps), benchjson.Median(cpu), len(rps)
 			v.InterleaveRPSQ1, v.InterleaveRPSQ3 = quartiles(rps)
 		}
-		v.InterleaveLatencyP99 = ratio(s.ILatencySliceP99, p.ILatencySliceP99)
+		v.InterleaveLatencyP99 = benchjson.Ratio(s.ILatencySliceP99, p.ILatencySliceP99)
 		if subject != main {
 			v.Subject = subject
 		}
@@ -460,7 +442,7 @@ func roundRatios(runs []Run, subject, peer string) []float64 {
 	a, b := runsOf(runs, phaseKeepalive, subject, peer)
 	var out []float64
 	for k := 0; k < len(a) && k < len(b); k++ {
-		out = append(out, ratio(a[k].RPS, b[k].RPS))
+		out = append(out, benchjson.Ratio(a[k].RPS, b[k].RPS))
 	}
 	return out
 }
@@ -505,21 +487,7 @@ func quartiles(vs []float64) (q1, q3 float64) {
 	s := slices.Clone(vs)
 	slices.Sort(s)
 	h := len(s) / 2
-	return median(s[:h]), median(s[len(s)-h:])
-}
-
-// median of vs (the mean of the middle two for an even count); 0 for none.
-func median(vs []float64) float64 {
-	if len(vs) == 0 {
-		return 0
-	}
-	s := slices.Clone(vs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return math.Round((s[m-1]+s[m])/2*1000) / 1000
+	return benchjson.Median(s[:h]), benchjson.Median(s[len(s)-h:])
 }
 
 // markdown renders the tables. A target appears in a phase's table only if
@@ -732,31 +700,4 @@ func comparisonTable(cmp *Comparison, rate float64) string {
 	}
 	b.WriteString("\n")
 	return b.String()
-}
-
-func readRuns(path string) ([]Run, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var runs []Run
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var r Run
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		runs = append(runs, r)
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return runs, nil
 }

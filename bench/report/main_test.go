@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wardengw/warden/bench/internal/benchjson"
 )
 
 // Hand-made runs: one per target and phase unless a case says otherwise.
@@ -186,8 +188,8 @@ func TestRoundRatios(t *testing.T) {
 		in   []float64
 		want float64
 	}{{nil, 0}, {[]float64{0.5, 1.5, 1.2}, 1.2}, {[]float64{1.5, 0.5}, 1}, {[]float64{0.9}, 0.9}} {
-		if m := median(tt.in); m != tt.want {
-			t.Errorf("median(%v) = %v, want %v", tt.in, m, tt.want)
+		if m := benchjson.Median(tt.in); m != tt.want {
+			t.Errorf("benchjson.Median(%v) = %v, want %v", tt.in, m, tt.want)
 		}
 	}
 }
