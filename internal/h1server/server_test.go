@@ -75,6 +75,25 @@ func wantClosed(t *testing.T, br *bufio.Reader) {
 	}
 }
 
+// wantNoAnswer requires the server to close the connection without
+// writing a byte.
+func wantNoAnswer(t *testing.T, br *bufio.Reader, what string) {
+	t.Helper()
+	if b, _ := io.ReadAll(br); len(b) != 0 {
+		t.Fatalf("%s answered %q", what, b)
+	}
+}
+
+// wantServes requires the server at addr to answer a GET with 200.
+func wantServes(t *testing.T, addr string) {
+	t.Helper()
+	c, br := dial(t, addr)
+	send(t, c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+	if res, _ := readResponse(t, br, "GET"); res.StatusCode != 200 {
+		t.Fatal(res.Status)
+	}
+}
+
 // echo answers with the method, path, body and a few request facts.
 func echo(w http.ResponseWriter, r *http.Request) {
 	b, err := io.ReadAll(r.Body)
@@ -439,14 +458,8 @@ func TestPanic(t *testing.T) {
 	})})
 	c, br := dial(t, addr)
 	send(t, c, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
-	if b, _ := io.ReadAll(br); len(b) != 0 {
-		t.Fatalf("answered %q", b)
-	}
-	c, br = dial(t, addr)
-	send(t, c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
-	if res, _ := readResponse(t, br, "GET"); res.StatusCode != 200 {
-		t.Fatal(res.Status)
-	}
+	wantNoAnswer(t, br, "an aborted handler")
+	wantServes(t, addr)
 }
 
 // TestHijack: a handler can take the conn over, with the bytes the server
@@ -585,6 +598,10 @@ func FuzzServeConn(f *testing.F) {
 				k.bad = "conn facts"
 			case statusOf[why.Reason] != why.Status || why.Detail == "":
 				k.bad = "refusal"
+			case strings.ContainsAny(why.Detail, "\"'`:\\"):
+				// net/http's errors quote the client's bytes (%q): a
+				// detail never does, they may hold a credential.
+				k.bad = "a detail that quotes: " + why.Detail
 			}
 			calls = append(calls, k)
 			if r.Method == "PANIC" {
@@ -714,7 +731,8 @@ func TestHandlerContentLengthPlainDigitsOnly(t *testing.T) {
 // TestHeaderBudgetExact: a request line and header block of exactly the
 // budget (MaxHeaderBytes plus net/http's 4096 bytes of slack) is served
 // and one byte more is 431, on a new conn (whose first read may buffer
-// the block before the budget is set) and on a kept-alive one.
+// the block before the budget is set), on a kept-alive one, and behind a
+// pipelined request (read ahead with it).
 func TestHeaderBudgetExact(t *testing.T) {
 	s := &Server{Handler: http.HandlerFunc(echo), MaxHeaderBytes: 1000}
 	addr := start(t, s)
@@ -722,17 +740,25 @@ func TestHeaderBudgetExact(t *testing.T) {
 	for _, tt := range []struct {
 		extra, status int
 	}{{0, 200}, {1, 431}} {
-		for _, kept := range []bool{false, true} {
+		for _, how := range []string{"new", "kept-alive", "pipelined"} {
 			c, br := dial(t, addr)
-			if kept {
-				send(t, c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+			first := "GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
+			if how == "kept-alive" {
+				send(t, c, first)
 				readResponse(t, br, "GET")
 			}
 			head := "GET /x HTTP/1.1\r\nHost: a\r\nX-Pad: "
 			req := head + strings.Repeat("p", budget+tt.extra-len(head)-len("\r\n\r\n")) + "\r\n\r\n"
-			send(t, c, req)
+			if how == "pipelined" {
+				// In one write: the server has read the second request's
+				// bytes ahead with the first's.
+				send(t, c, first+req)
+				readResponse(t, br, "GET")
+			} else {
+				send(t, c, req)
+			}
 			if res, _ := readResponse(t, br, "GET"); res.StatusCode != tt.status {
-				t.Errorf("%d bytes (budget %d), kept-alive %v: %d, want %d", len(req), budget, kept, res.StatusCode, tt.status)
+				t.Errorf("%d bytes (budget %d), %s: %d, want %d", len(req), budget, how, res.StatusCode, tt.status)
 			}
 		}
 	}
