@@ -154,7 +154,7 @@ func TestInterleaved(t *testing.T) {
 		t.Errorf("nginx-equiv had no interleaved run: %+v", w)
 	}
 	md := markdown(rows, chosen, cmp)
-	for _, want := range []string{
+	wantAll(t, md,
 		"the targets take turns in 4 cycles",
 		"| warden | 90 | 0.45× |",
 		"| keep-alive req/s, interleaved: median of the per-cycle ratios | 0.95× | — |",
@@ -164,11 +164,7 @@ func TestInterleaved(t *testing.T) {
 		// Slice p99 medians: direct 300, warden 700, nginx 400.
 		"| warden | 700 | +400 | 250 | 900 | – | +150 | +500 |",
 		"| p99 at a fixed 2000 req/s, interleaved, median of the slices' (lower is better) | 1.75× | — |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+	)
 }
 
 // TestRoundRatios: the k-th keep-alive runs are paired, other phases and
@@ -221,7 +217,7 @@ func TestMarkdownTargetWithoutHandshakes(t *testing.T) {
 	if strings.Count(md, "| nginx-equiv |") != 2 {
 		t.Errorf("nginx-equiv should have a keep-alive and a latency row:\n%s", md)
 	}
-	for _, want := range []string{
+	wantAll(t, md,
 		"| measure | ÷ nginx | ÷ nginx-equiv |",
 		"| keep-alive req/s, separate runs: best ÷ best | 0.80× | 0.89× |",
 		"| keep-alive req/s, median of the per-round ratios | 0.80× | 0.89× |",
@@ -229,11 +225,7 @@ func TestMarkdownTargetWithoutHandshakes(t *testing.T) {
 		"Keep-alive req/s ÷ nginx, round by round: 0.80.",
 		"| p99 at a fixed 2000 req/s, separate runs (lower is better) | 1.25× | 2.00× |",
 		"| full handshakes/s, X25519 | 1.50× | — |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("summary lacks %q:\n%s", want, md)
-		}
-	}
+	)
 }
 
 // TestPairedPeer: a "subject:peer" entry of -peers compares another target
@@ -262,15 +254,11 @@ func TestPairedPeer(t *testing.T) {
 		t.Errorf("warden-minimal ÷ nginx = %+v", v)
 	}
 	md := markdown(rows, chosen, cmp)
-	for _, want := range []string{
+	wantAll(t, md,
 		"| measure | ÷ nginx | warden-minimal ÷ nginx |",
 		"| keep-alive req/s, interleaved: median of the per-cycle ratios | 0.95× | 1.15× |",
 		"Interleaved req/s warden-minimal ÷ nginx: median 1.15 over 2 cycles",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+	)
 }
 
 // TestInterleavedSkipsEmptySlices: a cycle in which either side served
@@ -287,5 +275,15 @@ func TestInterleavedSkipsEmptySlices(t *testing.T) {
 	v := compare(rows, runs, "warden", []string{"nginx"}).Peers[0]
 	if v.InterleaveCycles != 1 || v.InterleaveRPS != 1 || v.InterleaveCPU != 1 {
 		t.Errorf("versus nginx = %+v, want one cycle at 1", v)
+	}
+}
+
+// wantAll requires md to contain each of wants.
+func wantAll(t *testing.T, md string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(md, w) {
+			t.Errorf("markdown lacks %q:\n%s", w, md)
+		}
 	}
 }
